@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the real clients the interop tests drive: OpenSSH's ssh/sftp/scp and ssh-keygen,
+# curl with libssh2, and paramiko. Idempotent: does nothing when all are present.
+set -euo pipefail
+need_apt=()
+command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing ${need_apt[*]}: run 'sudo apt-get install -y ${need_apt[*]}'" >&2
+    exit 1
+  fi
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! python3 -c 'import paramiko' >/dev/null 2>&1; then
+  echo "setup: installing paramiko (pip)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check 'paramiko==3.5.1' \
+    || { echo "setup: paramiko is missing: run 'python3 -m pip install paramiko==3.5.1'" >&2; exit 1; }
+fi
