@@ -1,7 +1,3 @@
-import { DISCONNECT } from './constants.js';
-
-type DisconnectReason = (typeof DISCONNECT)[keyof typeof DISCONNECT];
-
 /**
  * Fatal for a connection: the transport sends DISCONNECT with `reason` (when it still can)
  * and closes the socket. `message` goes to the peer and to the log, so it must never hold a
@@ -9,8 +5,8 @@ type DisconnectReason = (typeof DISCONNECT)[keyof typeof DISCONNECT];
  */
 export class DisconnectError extends Error {
   readonly code = 'ERR_SSH_DISCONNECT';
-  readonly reason: DisconnectReason;
-  constructor(reason: DisconnectReason, message: string) {
+  readonly reason: number;
+  constructor(reason: number, message: string) {
     super(message);
     this.name = 'DisconnectError';
     this.reason = reason;

@@ -1,0 +1,265 @@
+import { Duplex } from 'node:stream';
+import { SshWriter } from '../wire/writer.js';
+import { DISCONNECT, MSG } from '../transport/constants.js';
+import { DisconnectError } from '../transport/errors.js';
+import { PAYLOAD_OFFSET, type Transport } from '../transport/transport.js';
+
+/** Largest uint32: RFC 4254 §5.2 caps a window at 2^32 − 1. */
+const MAX_WINDOW = 0xffff_ffff;
+/** CHANNEL_DATA header: byte type, uint32 recipient, uint32 data length. */
+const DATA_HEADER = 9;
+
+export interface ChannelLimits {
+  /** Our receive window: how much the peer may send before we adjust. */
+  windowSize: number;
+  /** Our maximum packet (data bytes per CHANNEL_DATA the peer may send). */
+  maxPacket: number;
+}
+
+/**
+ * One session channel (RFC 4254 §5) as a Duplex stream: what the client sends is read from
+ * it, what is written goes to the client.
+ *
+ * Backpressure, both ways:
+ * - Inbound, the window reopens (WINDOW_ADJUST) only while the readable side is below its
+ *   high-water mark, i.e. as fast as the consumer takes data. A slow consumer stops the
+ *   adjustments and the client stops sending: what we hold is bounded by the window plus
+ *   the high-water mark.
+ * - Outbound, a write completes only when the peer's window had room and the transport could
+ *   take the packet; otherwise it waits for WINDOW_ADJUST or the transport's 'drain'.
+ */
+export class Channel extends Duplex {
+  readonly localId: number;
+  readonly remoteId: number;
+  readonly #t: Transport;
+  readonly #limits: ChannelLimits;
+  #localWindow: number;
+  #remoteWindow: number;
+  readonly #remoteMaxPacket: number;
+  #parked: { chunk: Buffer; off: number; cb: (err?: Error | null) => void } | null = null;
+  #stderrQueue: Buffer[] = [];
+  #eofReceived = false;
+  #eofSent = false;
+  #closeSent = false;
+  #closeReceived = false;
+  #exitCode: number | null = null;
+  /** Set once a subsystem or exec was started: one per channel (RFC 4254 §6.5). */
+  started = false;
+  readonly #onGone: (ch: Channel) => void;
+
+  constructor(
+    transport: Transport,
+    localId: number,
+    remoteId: number,
+    remoteWindow: number,
+    remoteMaxPacket: number,
+    limits: ChannelLimits,
+    onGone: (ch: Channel) => void,
+  ) {
+    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 64 * 1024 });
+    this.#t = transport;
+    this.localId = localId;
+    this.remoteId = remoteId;
+    this.#remoteWindow = remoteWindow;
+    // Never send more per packet than our own transport is willing to carry either.
+    this.#remoteMaxPacket = Math.max(1, Math.min(remoteMaxPacket, transport.config.maxPacketLength - 1024));
+    this.#limits = limits;
+    this.#localWindow = limits.windowSize;
+    this.#onGone = onGone;
+  }
+
+  // ------------------------------------------------------------ from the connection
+
+  /** CHANNEL_DATA for us. `data` is a view valid as long as the packet buffer lives. */
+  onData(data: Buffer): void {
+    this.#consumeWindow(data.length);
+    if (this.#eofReceived) throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'channel data after EOF');
+    if (this.destroyed) return;
+    if (this.push(data)) this.#maybeAdjust();
+  }
+
+  /** CHANNEL_EXTENDED_DATA: counted against the window, then dropped (no session reads it). */
+  onExtendedData(length: number): void {
+    this.#consumeWindow(length);
+    this.#maybeAdjust();
+  }
+
+  #consumeWindow(n: number): void {
+    if (n > this.#localWindow) {
+      throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, `channel ${this.localId}: data exceeds the window`);
+    }
+    if (n > this.#limits.maxPacket) {
+      throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, `channel ${this.localId}: data exceeds the maximum packet size`);
+    }
+    this.#localWindow -= n;
+  }
+
+  onWindowAdjust(n: number): void {
+    if (this.#remoteWindow + n > MAX_WINDOW) {
+      throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, `channel ${this.localId}: window adjusted past 2^32 - 1`);
+    }
+    this.#remoteWindow += n;
+    this.#flushStderr();
+    this.resumeWrite();
+  }
+
+  onEof(): void {
+    if (this.#eofReceived) return;
+    this.#eofReceived = true;
+    this.push(null);
+  }
+
+  onClose(): void {
+    this.#closeReceived = true;
+    if (!this.#eofReceived) {
+      this.#eofReceived = true;
+      this.push(null);
+    }
+    this.#sendClose();
+    if (!this.destroyed) this.destroy();
+  }
+
+  /** The connection ended under us. */
+  onConnectionGone(): void {
+    this.#closeReceived = true;
+    this.#closeSent = true;
+    if (!this.destroyed) this.destroy(new Error('connection closed'));
+  }
+
+  // ------------------------------------------------------------ readable side
+
+  override _read(): void {
+    this.#maybeAdjust();
+  }
+
+  #maybeAdjust(): void {
+    if (this.#closeSent || this.#eofReceived) return;
+    const grant = this.#limits.windowSize - this.#localWindow;
+    // Batch adjustments: one per half window, as OpenSSH does.
+    if (grant < this.#limits.windowSize / 2) return;
+    if (this.readableLength >= this.readableHighWaterMark) return;
+    this.#localWindow += grant;
+    const pkt = this.#t.allocPacket(9);
+    pkt[PAYLOAD_OFFSET] = MSG.CHANNEL_WINDOW_ADJUST;
+    pkt.writeUInt32BE(this.remoteId, PAYLOAD_OFFSET + 1);
+    pkt.writeUInt32BE(grant, PAYLOAD_OFFSET + 5);
+    this.#t.sendPacket(pkt, 9);
+  }
+
+  // ------------------------------------------------------------ writable side
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#send(chunk, 0, cb);
+  }
+
+  /** Continues a write that waited for window or for the transport. */
+  resumeWrite(): void {
+    const p = this.#parked;
+    if (p === null) return;
+    this.#parked = null;
+    this.#send(p.chunk, p.off, p.cb);
+  }
+
+  get waitingForTransport(): boolean {
+    return this.#parked !== null && this.#remoteWindow > 0;
+  }
+
+  #send(chunk: Buffer, off: number, cb: (err?: Error | null) => void): void {
+    const t = this.#t;
+    while (off < chunk.length) {
+      if (this.#closeSent || this.#closeReceived || t.closed) return cb(new Error('channel closed'));
+      const n = Math.min(chunk.length - off, this.#remoteWindow, this.#remoteMaxPacket);
+      if (n === 0 || !t.writable) {
+        this.#parked = { chunk, off, cb };
+        return;
+      }
+      const pkt = t.allocPacket(DATA_HEADER + n);
+      pkt[PAYLOAD_OFFSET] = MSG.CHANNEL_DATA;
+      pkt.writeUInt32BE(this.remoteId, PAYLOAD_OFFSET + 1);
+      pkt.writeUInt32BE(n, PAYLOAD_OFFSET + 5);
+      chunk.copy(pkt, PAYLOAD_OFFSET + DATA_HEADER, off, off + n);
+      t.sendPacket(pkt, DATA_HEADER + n);
+      this.#remoteWindow -= n;
+      off += n;
+    }
+    if (!t.writable) {
+      // Hold the callback until the socket drains, so the writer feels the pushback.
+      this.#parked = { chunk, off, cb };
+      return;
+    }
+    cb();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#sendEof();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const p = this.#parked;
+    this.#parked = null;
+    if (p) p.cb(err ?? new Error('channel closed'));
+    this.#sendClose();
+    cb(err);
+  }
+
+  // ------------------------------------------------------------ session helpers
+
+  /** Writes to the client's stderr (CHANNEL_EXTENDED_DATA type 1), within the window. */
+  writeStderr(data: string | Buffer): void {
+    this.#stderrQueue.push(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    this.#flushStderr();
+  }
+
+  #flushStderr(): void {
+    while (this.#stderrQueue.length > 0 && !this.#closeSent && !this.#t.closed) {
+      const head = this.#stderrQueue[0]!;
+      const n = Math.min(head.length, this.#remoteWindow, this.#remoteMaxPacket);
+      if (n === 0) return;
+      const w = new SshWriter(n + 16);
+      w.u8(MSG.CHANNEL_EXTENDED_DATA).u32(this.remoteId).u32(1).string(head.subarray(0, n));
+      this.#t.send(w.bytes());
+      this.#remoteWindow -= n;
+      if (n === head.length) this.#stderrQueue.shift();
+      else this.#stderrQueue[0] = head.subarray(n);
+    }
+  }
+
+  /**
+   * Ends the session: flushes what was written, then sends exit-status (RFC 4254 §6.10),
+   * EOF and CLOSE.
+   */
+  exit(code: number): void {
+    if (this.#exitCode !== null) return;
+    this.#exitCode = code;
+    const finish = () => {
+      if (this.#closeSent || this.#t.closed) return;
+      this.#flushStderr();
+      const w = new SshWriter(48);
+      w.u8(MSG.CHANNEL_REQUEST).u32(this.remoteId).string('exit-status').bool(false).u32(code >>> 0);
+      this.#t.send(w.bytes());
+      this.#sendEof();
+      this.#sendClose();
+    };
+    if (this.writableFinished) finish();
+    else {
+      this.once('finish', finish);
+      this.end();
+    }
+  }
+
+  #sendEof(): void {
+    if (this.#eofSent || this.#closeSent || this.#t.closed) return;
+    this.#eofSent = true;
+    this.#t.send(new SshWriter(16).u8(MSG.CHANNEL_EOF).u32(this.remoteId).bytes());
+  }
+
+  #sendClose(): void {
+    if (!this.#closeSent) {
+      this.#closeSent = true;
+      if (!this.#t.closed) this.#t.send(new SshWriter(16).u8(MSG.CHANNEL_CLOSE).u32(this.remoteId).bytes());
+    }
+    // The channel number is free once both sides sent CLOSE (RFC 4254 §5.3).
+    if (this.#closeReceived) this.#onGone(this);
+  }
+}

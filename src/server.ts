@@ -1,0 +1,126 @@
+import net from 'node:net';
+import { Transport, type TransportConfig } from './transport/transport.js';
+import { Userauth, type UserauthConfig } from './auth/userauth.js';
+import type { Authenticator, AuthMethod } from './auth/authenticator.js';
+import { Connection, type SessionHandlers } from './channels/connection.js';
+import type { HostKey } from './transport/host-key-types.js';
+import {
+  DEFAULT_CIPHERS,
+  DEFAULT_KEX,
+  DEFAULT_MACS,
+  SHA1_MACS,
+  hostKeyAlgorithmsFor,
+  userKeyAlgorithms,
+} from './transport/algorithms.js';
+import { escapePeer, silentLogger, type Logger } from './log.js';
+
+/** Everything about the SSH side of the gateway, with the defaults of `sshDefaults`. */
+export interface SshServerOptions<P> {
+  hostKeys: readonly HostKey[];
+  authenticator: Authenticator<P>;
+  /** Called once per authenticated connection: what its sessions may run. */
+  sessions: (principal: P, info: SessionInfo) => SessionHandlers;
+  log?: Logger;
+  kex?: readonly string[];
+  ciphers?: readonly string[];
+  macs?: readonly string[];
+  /** ssh-rsa (SHA-1) host and user key signatures, for old JSch and SSH.NET. Off by default. */
+  allowSshRsaSha1?: boolean;
+  /** hmac-sha1 MACs. Off by default. */
+  allowSha1Mac?: boolean;
+  softwareVersion?: string;
+  maxPacketLength?: number;
+  kexTimeoutMs?: number;
+  rekeyBytes?: number;
+  rekeyIntervalMs?: number;
+  maxKexQueueBytes?: number;
+  maxAuthAttempts?: number;
+  loginGraceMs?: number;
+  maxPasswordBytes?: number;
+  failDelayMs?: number;
+  maxChannels?: number;
+  windowSize?: number;
+  maxChannelPacket?: number;
+}
+
+export interface SessionInfo {
+  username: string;
+  method: AuthMethod;
+  remoteAddress: string;
+  remotePort: number;
+  clientVersion: string;
+}
+
+export const sshDefaults = {
+  softwareVersion: 's3gw_0.1',
+  maxPacketLength: 256 * 1024,
+  kexTimeoutMs: 30_000,
+  rekeyBytes: 1024 ** 3,
+  rekeyIntervalMs: 3600_000,
+  maxKexQueueBytes: 1024 * 1024,
+  maxAuthAttempts: 6,
+  loginGraceMs: 60_000,
+  maxPasswordBytes: 1024,
+  failDelayMs: 5,
+  maxChannels: 10,
+  windowSize: 2 * 1024 * 1024,
+  maxChannelPacket: 32 * 1024,
+} as const;
+
+/**
+ * Serves one accepted socket: transport, then user authentication, then the connection
+ * protocol once a user is in. Returns the transport (its 'close' event ends the story).
+ */
+export function serveConnection<P>(socket: net.Socket, opts: SshServerOptions<P>): Transport {
+  const d = sshDefaults;
+  const log = (opts.log ?? silentLogger).child({ remote: `${socket.remoteAddress}:${socket.remotePort}` });
+  const allowSshRsa = opts.allowSshRsaSha1 ?? false;
+  const sigAlgs = userKeyAlgorithms(allowSshRsa);
+  const tc: TransportConfig = {
+    hostKeys: opts.hostKeys,
+    kex: opts.kex ?? DEFAULT_KEX,
+    hostKeyAlgorithms: hostKeyAlgorithmsFor(opts.hostKeys, allowSshRsa),
+    ciphers: opts.ciphers ?? DEFAULT_CIPHERS,
+    macs: opts.macs ?? (opts.allowSha1Mac ? [...DEFAULT_MACS, ...SHA1_MACS] : DEFAULT_MACS),
+    serverSigAlgs: sigAlgs,
+    softwareVersion: opts.softwareVersion ?? d.softwareVersion,
+    maxPacketLength: opts.maxPacketLength ?? d.maxPacketLength,
+    kexTimeoutMs: opts.kexTimeoutMs ?? d.kexTimeoutMs,
+    rekeyBytes: opts.rekeyBytes ?? d.rekeyBytes,
+    rekeyIntervalMs: opts.rekeyIntervalMs ?? d.rekeyIntervalMs,
+    maxKexQueueBytes: opts.maxKexQueueBytes ?? d.maxKexQueueBytes,
+    log,
+  };
+  const transport = new Transport(socket, tc);
+  const remote = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
+  const uc: UserauthConfig<P> = {
+    authenticator: opts.authenticator,
+    maxAttempts: opts.maxAuthAttempts ?? d.maxAuthAttempts,
+    loginGraceMs: opts.loginGraceMs ?? d.loginGraceMs,
+    maxPasswordBytes: opts.maxPasswordBytes ?? d.maxPasswordBytes,
+    failDelayMs: opts.failDelayMs ?? d.failDelayMs,
+    publicKeyAlgorithms: sigAlgs,
+    log,
+  };
+  new Userauth<P>(transport, uc, remote, (principal, username, method) => {
+    const info: SessionInfo = { username, method, ...remote, clientVersion: transport.clientIdent };
+    new Connection(transport, {
+      maxChannels: opts.maxChannels ?? d.maxChannels,
+      windowSize: opts.windowSize ?? d.windowSize,
+      maxPacket: opts.maxChannelPacket ?? d.maxChannelPacket,
+      handlers: opts.sessions(principal, info),
+      log,
+    });
+  });
+  transport.on('close', (err: Error | null) => {
+    log.info('connection closed', err ? { reason: escapePeer(err.message) } : undefined);
+  });
+  return transport;
+}
+
+/** A listening server for `serveConnection`. */
+export function createSshServer<P>(opts: SshServerOptions<P>): net.Server {
+  return net.createServer({ noDelay: true }, (socket) => {
+    serveConnection(socket, opts);
+  });
+}
