@@ -41,6 +41,8 @@ export interface SshServerOptions<P> {
   maxChannels?: number;
   windowSize?: number;
   maxChannelPacket?: number;
+  /** Test hook: key-exchange implementations (see TransportConfig.kexMethods). */
+  kexMethods?: TransportConfig['kexMethods'];
 }
 
 export interface SessionInfo {
@@ -90,6 +92,7 @@ export function serveConnection<P>(socket: net.Socket, opts: SshServerOptions<P>
     rekeyIntervalMs: opts.rekeyIntervalMs ?? d.rekeyIntervalMs,
     maxKexQueueBytes: opts.maxKexQueueBytes ?? d.maxKexQueueBytes,
     log,
+    kexMethods: opts.kexMethods,
   };
   const transport = new Transport(socket, tc);
   const remote = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };

@@ -42,6 +42,11 @@ export interface TransportConfig {
   /** Output queued during a key exchange above this pushes back (`writable` turns false). */
   maxKexQueueBytes: number;
   log: Logger;
+  /**
+   * Key-exchange implementations by name; KEX_METHODS unless a test fixes the ephemeral key
+   * (scripts/record-openssh-session.ts). Never set by the gateway.
+   */
+  kexMethods?: Readonly<Record<string, () => KexMethod>>;
 }
 
 export type PacketHandler = (payload: Buffer, seq: number) => void;
@@ -592,7 +597,7 @@ export class Transport extends EventEmitter {
     const server = this.#serverKexInit(false);
     const isAead = (c: string) => CIPHERS[c]?.aead === true;
     const neg = negotiate(m, server, isAead);
-    const factory = KEX_METHODS[neg.kex];
+    const factory = (this.config.kexMethods ?? KEX_METHODS)[neg.kex];
     if (!factory) throw new DisconnectError(DISCONNECT.KEY_EXCHANGE_FAILED, `unsupported kex ${neg.kex}`);
     this.#method = factory();
     this.negotiated = neg;
