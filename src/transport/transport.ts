@@ -163,14 +163,20 @@ export class Transport extends EventEmitter {
     return this.#strict;
   }
 
-  /** Stops dispatching inbound packets until `resumeInput` (an asynchronous check is running). */
+  /**
+   * Stops dispatching inbound packets until `resumeInput` (an asynchronous check is running).
+   * The socket is paused too, so what a client sends meanwhile waits in the kernel and TCP
+   * pushes back: at most the current chunk is held here.
+   */
   pauseInput(): void {
     this.#paused = true;
+    this.socket.pause();
   }
 
   resumeInput(): void {
     if (!this.#paused) return;
     this.#paused = false;
+    this.socket.resume();
     const rest = this.#inRest;
     this.#inRest = null;
     if (rest) this.#guard(() => this.#process(rest));
