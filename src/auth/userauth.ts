@@ -207,7 +207,7 @@ export class Userauth<P> {
     if (!a.checkPassword) return this.#fail(username, method, 'method not supported', true, start);
     let password: string;
     try {
-      password = new TextDecoder('utf-8', { fatal: true }).decode(pw);
+      password = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(pw);
     } catch {
       return this.#fail(username, method, 'password is not UTF-8', true, start);
     }

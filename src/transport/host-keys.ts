@@ -71,7 +71,15 @@ interface Decoded {
 
 /** Parses a host key from the contents of a key file. */
 export function parseHostKey(text: string | Uint8Array, opts: HostKeyOptions = {}): HostKey {
-  return decode(typeof text === 'string' ? text : Buffer.from(text).toString('latin1'), opts).key;
+  try {
+    return decode(typeof text === 'string' ? text : Buffer.from(text).toString('latin1'), opts).key;
+  } catch (err) {
+    // Whatever the parser or OpenSSL threw (a damaged RSA key can fail inside bignum code),
+    // the caller sees one error class.
+    if (err instanceof HostKeyError) throw err;
+    const msg = (err as Error).message.replace('<file>', 'FILE');
+    throw new HostKeyError(`unusable host key: ${msg}`, { cause: err });
+  }
 }
 
 /** Reads and parses one host key file. Every failure is a HostKeyError naming the file. */
@@ -213,8 +221,12 @@ function decodePem(text: string, opts: HostKeyOptions): HostKey {
   } catch (err) {
     throw new HostKeyError(`not a readable PEM private key: ${(err as Error).message}`, { cause: err });
   }
+  const kind = priv.asymmetricKeyType;
+  if (kind !== 'rsa' && kind !== 'ec' && kind !== 'ed25519') {
+    throw new HostKeyError(`unsupported key type ${String(kind)}; use ed25519, ECDSA or RSA`);
+  }
   const jwk = priv.export({ format: 'jwk' });
-  switch (priv.asymmetricKeyType) {
+  switch (kind) {
     case 'rsa':
       return rsaKey(priv, unb64u(jwk.n), unb64u(jwk.e), opts);
     case 'ec': {
@@ -225,8 +237,6 @@ function decodePem(text: string, opts: HostKeyOptions): HostKey {
     }
     case 'ed25519':
       return ed25519Key(unb64u(jwk.d), unb64u(jwk.x));
-    default:
-      throw new HostKeyError(`unsupported key type ${String(priv.asymmetricKeyType)}`);
   }
 }
 

@@ -3,18 +3,22 @@ import { MalformedError } from './errors.js';
 /**
  * Splits a byte stream into uint32-length-prefixed messages (SFTP framing,
  * draft-ietf-secsh-filexfer-02 §3). The declared length is checked against `maxLength`
- * before any buffer grows, so a hostile length costs nothing. When a chunk holds whole
- * messages they are handed out as views of that chunk (no copy, pg-protocol style); only a
- * message split across chunks is assembled in one growable buffer.
+ * before any buffer is allocated, so a hostile length costs nothing. Whole messages inside a
+ * chunk are handed out as views of that chunk (no copy, pg-protocol style); only a message
+ * split across chunks is assembled, into a buffer of exactly its size.
  *
- * `onMessage` receives the body without its length prefix; the view is valid only during
- * the call.
+ * `onMessage` receives the body without its length prefix. Views keep the chunk alive;
+ * nothing handed out is ever reused or overwritten by the framer.
  */
 export class LengthPrefixedFramer {
   readonly maxLength: number;
+  readonly #onMessage: (body: Buffer) => void;
+  /** The first bytes of a length prefix split across chunks. */
+  readonly #head = Buffer.alloc(4);
+  #headLen = 0;
+  /** A message being assembled (its length prefix included), and how much of it has arrived. */
   #pending: Buffer | null = null;
   #pendingLen = 0;
-  readonly #onMessage: (body: Buffer) => void;
 
   constructor(maxLength: number, onMessage: (body: Buffer) => void) {
     this.maxLength = maxLength;
@@ -23,50 +27,60 @@ export class LengthPrefixedFramer {
 
   /** Bytes held for an incomplete message. */
   get buffered(): number {
-    return this.#pendingLen;
+    return this.#headLen + this.#pendingLen;
   }
 
   push(chunk: Buffer): void {
-    let data = chunk;
-    const fromPending = this.#pendingLen > 0;
-    if (fromPending) data = this.#append(chunk);
     let off = 0;
-    while (data.length - off >= 4) {
-      const len = data.readUInt32BE(off);
-      if (len > this.maxLength) {
-        throw new MalformedError(`message length ${len} exceeds the limit of ${this.maxLength}`);
+    const n = chunk.length;
+    if (this.#headLen > 0) {
+      const take = Math.min(4 - this.#headLen, n);
+      chunk.copy(this.#head, this.#headLen, 0, take);
+      this.#headLen += take;
+      off = take;
+      if (this.#headLen < 4) return;
+      this.#headLen = 0;
+      this.#startPending(this.#head.readUInt32BE(0));
+      this.#head.copy(this.#pending!, 0);
+      this.#pendingLen = 4;
+    }
+    if (this.#pending !== null) {
+      const p = this.#pending;
+      const take = Math.min(p.length - this.#pendingLen, n - off);
+      chunk.copy(p, this.#pendingLen, off, off + take);
+      this.#pendingLen += take;
+      off += take;
+      if (this.#pendingLen < p.length) return;
+      this.#pending = null;
+      this.#pendingLen = 0;
+      this.#onMessage(p.subarray(4));
+    }
+    while (n - off >= 4) {
+      const len = chunk.readUInt32BE(off);
+      this.#check(len);
+      if (n - off - 4 < len) {
+        this.#startPending(len);
+        chunk.copy(this.#pending!, 0, off, n);
+        this.#pendingLen = n - off;
+        return;
       }
-      if (data.length - off - 4 < len) break;
-      this.#onMessage(data.subarray(off + 4, off + 4 + len));
+      this.#onMessage(chunk.subarray(off + 4, off + 4 + len));
       off += 4 + len;
     }
-    const left = data.length - off;
-    if (left === 0) {
-      this.#pendingLen = 0;
-    } else if (fromPending) {
-      this.#pending!.copyWithin(0, off, data.length);
-      this.#pendingLen = left;
-    } else {
-      this.#pendingLen = 0;
-      this.#append(data.subarray(off));
+    if (off < n) {
+      chunk.copy(this.#head, 0, off, n);
+      this.#headLen = n - off;
     }
   }
 
-  #append(chunk: Buffer): Buffer {
-    const need = this.#pendingLen + chunk.length;
-    if (this.#pending === null || this.#pending.length < need) {
-      // Grow only to what the next message can legally need, never past it.
-      const cap = this.maxLength + 4;
-      let size = Math.max(this.#pending?.length ?? 0, 1024);
-      while (size < need) size *= 2;
-      if (size > cap && need <= cap) size = cap;
-      if (need > size) size = need;
-      const next = Buffer.allocUnsafe(size);
-      if (this.#pending) this.#pending.copy(next, 0, 0, this.#pendingLen);
-      this.#pending = next;
+  #check(len: number): void {
+    if (len > this.maxLength) {
+      throw new MalformedError(`message length ${len} exceeds the limit of ${this.maxLength}`);
     }
-    chunk.copy(this.#pending, this.#pendingLen);
-    this.#pendingLen = need;
-    return this.#pending.subarray(0, need) as Buffer;
+  }
+
+  #startPending(len: number): void {
+    this.#check(len);
+    this.#pending = Buffer.allocUnsafe(4 + len);
   }
 }

@@ -1,6 +1,7 @@
 import { MalformedError } from './errors.js';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is kept, so two different byte strings never decode alike.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Reads SSH wire types (RFC 4251 §5) from one message. Every read checks what remains
@@ -123,6 +124,8 @@ export class SshReader {
       if (b.length === 1 || (b[1]! & 0x80) === 0) throw new MalformedError(`${what} is not minimally encoded`);
       return b.subarray(1);
     }
+    // Only a 0x00 sign byte may take the field one past maxBytes.
+    if (b.length > maxBytes) throw new MalformedError(`${what} of ${b.length} bytes exceeds the limit of ${maxBytes}`);
     return b;
   }
 
