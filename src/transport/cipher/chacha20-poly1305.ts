@@ -3,12 +3,13 @@
  *
  * Why these primitives: ChaCha20 comes from node:crypto (OpenSSL). node:crypto has no
  * standalone Poly1305: OpenSSL's runs only inside its RFC 8439 AEAD, whose tag also covers
- * padding and a length block that OpenSSH's layout lacks. So Poly1305 is @noble/ciphers',
- * the only implementation installed. bench/ciphers.ts puts it at ~270 MB/s against ~5.7 GB/s
- * for OpenSSL's inside that AEAD, and a float64 JavaScript variant we tried was only ~1.5x
- * noble, not worth owning a MAC for. Poly1305 is therefore nearly all of this cipher's cost
- * (~120 MB/s seal+open at 32 KiB, a tenth of AES-GCM); a WASM or native Poly1305 is the lever
- * if chacha20 throughput matters.
+ * padding and a length block that OpenSSH's layout lacks. @noble/ciphers' pure-JS Poly1305
+ * manages ~270 MB/s (bench/ciphers.ts), which made the MAC nearly all of this cipher's cost
+ * (~120 MB/s seal+open at 32 KiB, a tenth of AES-GCM), and OpenSSH clients pick this cipher
+ * first. So Poly1305 is our own, in WebAssembly (poly1305-wasm.ts, built from
+ * wasm/poly1305.c by scripts/build-wasm.sh): ~1.6 GB/s, about 6x noble, which takes seal+open
+ * to ~420 MB/s, 3.5x what it was (OpenSSL's ChaCha20 and Poly1305 now cost about the same).
+ * noble's Poly1305 stays the independent reference in the tests.
  *
  *   uint32   packet_length   encrypted with K_1 alone, so it can be read before the rest
  *   byte[]   padding_length ‖ payload ‖ padding   encrypted with K_2 from block counter 1
@@ -20,13 +21,15 @@
  * it is built as u64le block counter ‖ u64be seqnr; with the counter below 2^32 that is also
  * the original (djb) 64-bit-nonce ChaCha20 the protocol specifies.
  *
- * Per packet: one cipher object for the length (K_1) and one for the rest (K_2); the K_2
- * stream is first run over 64 zero bytes to get block 0 (the Poly1305 key), which leaves it
- * at block 1 for the payload, saving a third object.
+ * Per packet, two cipher objects: one for the length (K_1) and one for the rest (K_2). The K_2
+ * object starts at block 0 and is first run over 64 zero bytes: the first 32 bytes of that
+ * keystream block are the Poly1305 key and the other 32 are discarded, which leaves the same
+ * object at block 1 for the payload. On the opening side `packetLength` keeps the length it
+ * decrypted, so `open` reuses it instead of building a third object.
  */
 import { createCipheriv, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { Poly1305 } from '@noble/ciphers/_poly1305.js';
 import { MacError } from '../errors.js';
+import { poly1305Tag } from './poly1305-wasm.js';
 import type { OpeningKey, SealingKey } from './types.js';
 
 const TAG = 16;
@@ -54,9 +57,12 @@ abstract class ChaChaPolyKey {
     this.iv.writeUInt32BE(seq >>> 0, 12);
   }
 
-  /** Poly1305 over encrypted length ‖ ciphertext (contiguous in the packet) into `this.tag`. */
-  protected computeTag(polyKey: Buffer, packet: Buffer, end: number): void {
-    new Poly1305(polyKey.subarray(0, 32)).update(packet.subarray(0, end)).digestInto(this.tag);
+  /**
+   * Poly1305 over encrypted length ‖ ciphertext (contiguous in the packet) into `this.tag`;
+   * the key is the first 32 bytes of keystream block 0 (the other 32 are unused).
+   */
+  protected computeTag(block0: Buffer, packet: Buffer, end: number): void {
+    poly1305Tag(block0.subarray(0, 32), packet.subarray(0, end), this.tag);
   }
 }
 
@@ -66,16 +72,19 @@ class ChaChaPolySealingKey extends ChaChaPolyKey implements SealingKey {
     this.setSeq(seq);
     createCipheriv('chacha20', this.header, this.iv).update(packet.subarray(0, 4)).copy(packet, 0);
     const c = createCipheriv('chacha20', this.main, this.iv);
-    const polyKey = c.update(BLOCK0);
+    const block0 = c.update(BLOCK0);
     c.update(packet.subarray(4, end)).copy(packet, 4);
-    this.computeTag(polyKey, packet, end);
+    this.computeTag(block0, packet, end);
     packet.set(this.tag, end);
   }
 }
 
 class ChaChaPolyOpeningKey extends ChaChaPolyKey implements OpeningKey {
   readonly lengthBytes = 4;
+  /** The last length `packetLength` decrypted, with the sequence number and wire bytes it came from. */
   readonly #len = Buffer.alloc(4);
+  readonly #lenWire = Buffer.alloc(4);
+  #lenSeq = -1;
 
   /**
    * Decrypts the length into a scratch buffer, never in place: the tag covers the encrypted
@@ -84,6 +93,8 @@ class ChaChaPolyOpeningKey extends ChaChaPolyKey implements OpeningKey {
   packetLength(seq: number, head: Buffer): number {
     this.setSeq(seq);
     createCipheriv('chacha20', this.header, this.iv).update(head.subarray(0, 4)).copy(this.#len, 0);
+    head.copy(this.#lenWire, 0, 0, 4);
+    this.#lenSeq = seq >>> 0;
     return this.#len.readUInt32BE(0);
   }
 
@@ -92,11 +103,18 @@ class ChaChaPolyOpeningKey extends ChaChaPolyKey implements OpeningKey {
     if (end < 4) throw new MacError();
     this.setSeq(seq);
     const c = createCipheriv('chacha20', this.main, this.iv);
-    const polyKey = c.update(BLOCK0);
-    this.computeTag(polyKey, packet, end);
+    const block0 = c.update(BLOCK0);
+    this.computeTag(block0, packet, end);
     // Constant-time, and before any byte is decrypted: a forged packet reveals nothing.
     if (!timingSafeEqual(this.tag, packet.subarray(end))) throw new MacError();
-    createCipheriv('chacha20', this.header, this.iv).update(packet.subarray(0, 4)).copy(packet, 0);
+    // The transport always asks for the length first, so the plaintext length is usually known
+    // already; it is reused only for the same seq and the same (public) encrypted bytes.
+    if (this.#lenSeq === seq >>> 0 && this.#lenWire.equals(packet.subarray(0, 4))) {
+      this.#len.copy(packet, 0);
+    } else {
+      createCipheriv('chacha20', this.header, this.iv).update(packet.subarray(0, 4)).copy(packet, 0);
+    }
+    this.#lenSeq = -1;
     c.update(packet.subarray(4, end)).copy(packet, 4);
   }
 }
