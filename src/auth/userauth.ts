@@ -237,14 +237,19 @@ export class Userauth<P> {
     }
     const ctx = this.#ctx(username);
     if (sig === null) {
-      // A query (RFC 4252 §7): PK_OK or FAILURE, never a counted attempt.
+      // A query (RFC 4252 §7): PK_OK, or FAILURE counted as an attempt.
       this.#t.pauseInput();
       Promise.resolve(a.publicKeyAcceptable ? a.publicKeyAcceptable(ctx, key) : false).then(
         (ok) => {
           if (this.#t.closed) return;
-          if (ok) this.#t.send(new SshWriter(64 + blob.length).u8(MSG.USERAUTH_PK_OK).string(alg).string(blob).bytes());
-          else this.#sendFailure();
-          this.#t.resumeInput();
+          if (ok) {
+            this.#t.send(new SshWriter(64 + blob.length).u8(MSG.USERAUTH_PK_OK).string(alg).string(blob).bytes());
+            this.#t.resumeInput();
+          } else {
+            // A refused key counts as an attempt, as in OpenSSH, so a client cannot probe
+            // keys without limit.
+            this.#fail(username, 'publickey', 'key not accepted', true, start);
+          }
         },
         (err) => this.#internal(err),
       );

@@ -63,6 +63,12 @@ function isKexMessage(type: number): boolean {
 
 /** A hard bound far above `maxKexQueueBytes`: reaching it means a layer ignored backpressure. */
 const KEX_QUEUE_HARD_FACTOR = 8;
+/**
+ * Output held by the socket above which we stop reading. Channels stop at the socket's own
+ * high-water mark; this bounds what automatic replies (PONG, UNIMPLEMENTED, request
+ * failures) can pile up for a peer that sends but never reads.
+ */
+const OUTPUT_PAUSE_BYTES = 1024 * 1024;
 /** The 2^31 packet rekey bound OpenSSH uses, well inside RFC 4344 §3.1's 2^32. */
 const REKEY_PACKETS = 0x8000_0000;
 
@@ -96,6 +102,7 @@ export class Transport extends EventEmitter {
   #pktFill = 0;
   #inRest: Buffer | null = null;
   #paused = false;
+  #outputBlocked = false;
 
   // Outbound state.
   #seal: SealingKey = noneSealingKey();
@@ -176,7 +183,7 @@ export class Transport extends EventEmitter {
   resumeInput(): void {
     if (!this.#paused) return;
     this.#paused = false;
-    this.socket.resume();
+    if (!this.#outputBlocked) this.socket.resume();
     const rest = this.#inRest;
     this.#inRest = null;
     if (rest) this.#guard(() => this.#process(rest));
@@ -287,7 +294,13 @@ export class Transport extends EventEmitter {
     }
     this.#bytesOut += packet.length;
     this.#pktsOut++;
-    if (!this.socket.write(packet)) this.#needDrain = true;
+    if (!this.socket.write(packet)) {
+      this.#needDrain = true;
+      if (!this.#outputBlocked && this.socket.writableLength > OUTPUT_PAUSE_BYTES) {
+        this.#outputBlocked = true;
+        this.socket.pause();
+      }
+    }
   }
 
   allocPacketSize(payloadLength: number): number {
@@ -311,6 +324,10 @@ export class Transport extends EventEmitter {
   #maybeDrain(): void {
     if (this.socket.writableNeedDrain) return;
     this.#needDrain = false;
+    if (this.#outputBlocked) {
+      this.#outputBlocked = false;
+      if (!this.#paused) this.socket.resume();
+    }
     if (this.writable) this.emit('drain');
   }
 
@@ -497,6 +514,11 @@ export class Transport extends EventEmitter {
       }
     }
 
+    // RFC 8308 §2.4: the client's EXT_INFO is accepted only as the very next packet after its
+    // first NEWKEYS; we use nothing from it. Anywhere else it is a protocol violation (cf.
+    // AsyncSSH CVE-2023-46445).
+    const extInfoAllowed = this.#clientExtInfo;
+    this.#clientExtInfo = false;
     switch (type) {
       case MSG.DISCONNECT:
         return this.#onDisconnect(payload);
@@ -509,12 +531,7 @@ export class Transport extends EventEmitter {
       case MSG.KEXINIT:
         return this.#onKexInit(payload, seq);
       case MSG.EXT_INFO:
-        // RFC 8308 §2.3: only as the first message after the client's first NEWKEYS; we use
-        // nothing from it. Elsewhere it is a protocol violation (cf. AsyncSSH CVE-2023-46445).
-        if (this.#clientExtInfo) {
-          this.#clientExtInfo = false;
-          return;
-        }
+        if (extInfoAllowed) return;
         throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'unexpected EXT_INFO');
       case MSG.PING: {
         // OpenSSH PROTOCOL §1.9: answer with the same data.
@@ -525,7 +542,6 @@ export class Transport extends EventEmitter {
       case MSG.PONG:
         return;
     }
-    this.#clientExtInfo = false;
     if (type === MSG.NEWKEYS || (type >= 30 && type <= 49)) {
       throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, `key exchange message ${type} outside a key exchange`);
     }
