@@ -1,4 +1,5 @@
 import { suite } from 'uvu';
+import { hostKeyAlgorithmsFor } from '../../src/transport/algorithms.js';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
@@ -153,16 +154,17 @@ Load('parseHostKey of the contents equals loadHostKey of the file', () => {
   }
 });
 
-Load('algorithms: ed25519 and ECDSA offer their own name; RSA offers rsa-sha2-512 then rsa-sha2-256', () => {
+Load('algorithms: ed25519 and ECDSA sign as their own name; RSA as rsa-sha2-512, rsa-sha2-256, then ssh-rsa', () => {
   assert.equal(loadHostKey(path.join(FIXTURES, 'ed25519')).algorithms, ['ssh-ed25519']);
   assert.equal(loadHostKey(path.join(FIXTURES, 'ecdsa521')).algorithms, ['ecdsa-sha2-nistp521']);
-  assert.equal(loadHostKey(path.join(FIXTURES, 'rsa3072')).algorithms, ['rsa-sha2-512', 'rsa-sha2-256']);
+  assert.equal(loadHostKey(path.join(FIXTURES, 'rsa3072')).algorithms, ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
 });
 
-Load('allowSshRsaSha1 appends ssh-rsa last and leaves other key types alone', () => {
-  const opts = { allowSshRsaSha1: true };
-  assert.equal(loadHostKey(path.join(FIXTURES, 'rsa3072'), opts).algorithms, ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
-  assert.equal(loadHostKey(path.join(FIXTURES, 'ecdsa256'), opts).algorithms, ['ecdsa-sha2-nistp256']);
+Load('the server offers ssh-rsa only with allowSshRsaSha1, and last', () => {
+  const keys = [loadHostKey(path.join(FIXTURES, 'ed25519')), loadHostKey(path.join(FIXTURES, 'rsa3072'))];
+  assert.equal(hostKeyAlgorithmsFor(keys, false), ['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256']);
+  assert.equal(hostKeyAlgorithmsFor(keys, true), ['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
+  assert.equal(hostKeyAlgorithmsFor([keys[0]!], true), ['ssh-ed25519']);
 });
 
 Load.run();
@@ -213,8 +215,8 @@ Sign('RSA signatures are as long as the modulus (RFC 8332 §3)', () => {
 
 Sign('sign refuses an algorithm the key does not offer', () => {
   const rsa = loadHostKey(path.join(FIXTURES, 'rsa3072'));
-  throwsWith(() => rsa.sign('ssh-rsa', DATA), /does not sign as ssh-rsa/);
   throwsWith(() => rsa.sign('ssh-ed25519', DATA), /does not sign/);
+  throwsWith(() => rsa.sign('ecdsa-sha2-nistp256', DATA), /does not sign/);
   const ed = loadHostKey(path.join(FIXTURES, 'ed25519'));
   throwsWith(() => ed.sign('ecdsa-sha2-nistp256', DATA), /does not sign/);
 });

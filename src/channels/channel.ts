@@ -129,15 +129,18 @@ export class Channel extends Duplex {
   // ------------------------------------------------------------ readable side
 
   override _read(): void {
-    this.#maybeAdjust();
+    // Node asked for more: grant without looking at readableLength, which still counts the
+    // chunk being read right now. Checking it here could refuse the only adjustment that
+    // would ever come, and with the window closed no push would call _read again.
+    this.#maybeAdjust(true);
   }
 
-  #maybeAdjust(): void {
+  #maybeAdjust(requested = false): void {
     if (this.#closeSent || this.#eofReceived) return;
     const grant = this.#limits.windowSize - this.#localWindow;
     // Batch adjustments: one per half window, as OpenSSH does.
     if (grant < this.#limits.windowSize / 2) return;
-    if (this.readableLength >= this.readableHighWaterMark) return;
+    if (!requested && this.readableLength >= this.readableHighWaterMark) return;
     this.#localWindow += grant;
     const pkt = this.#t.allocPacket(9);
     pkt[PAYLOAD_OFFSET] = MSG.CHANNEL_WINDOW_ADJUST;

@@ -6,7 +6,10 @@
 export interface HostKey {
   /** Key type as in the public key blob: 'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ssh-rsa', … */
   readonly type: string;
-  /** Signature algorithms this key offers, in preference order. */
+  /**
+   * Signature algorithms this key can sign with, in preference order. The server offers only
+   * those its configuration allows (ssh-rsa only with allowSshRsaSha1).
+   */
   readonly algorithms: readonly string[];
   /** The public key blob (RFC 4253 §6.6 / RFC 5656 §3.1 / RFC 8709 §4). */
   readonly publicBlob: Uint8Array;

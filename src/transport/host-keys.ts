@@ -289,7 +289,10 @@ function rsaKey(priv: KeyObject, n: Uint8Array, e: Uint8Array, opts: HostKeyOpti
   if (!nodeVerify('sha256', probe, pub, nodeSign('sha256', probe, priv))) {
     throw new HostKeyError('RSA private key does not match its public key');
   }
-  const algorithms = opts.allowSshRsaSha1 ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : ['rsa-sha2-512', 'rsa-sha2-256'];
+  // Every RSA key can sign ssh-rsa; whether that is offered is decided once, by the server's
+  // allowSshRsaSha1 (hostKeyAlgorithmsFor), so the option cannot be half set.
+  void opts;
+  const algorithms = ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
   // PKCS#1 v1.5 is node's default padding for RSA keys, as RFC 8332 §3 requires.
   return makeKey('ssh-rsa', algorithms, encodeRsaBlob(e, n), bits, (alg, data) => nodeSign(RSA_HASH[alg]!, data, priv));
 }
