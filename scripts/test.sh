@@ -8,9 +8,25 @@ bash scripts/setup-test-deps.sh
 [ -d node_modules/.bin ] || npm ci --no-audit --no-fund
 npx tsc -p .
 
+# Services the integration tests need. The local MinIO is built (pinned, go install) and
+# started here unless S3GW_S3_EXTERNAL=1 points the tests at another endpoint; if this script
+# started it, it stops it again. moto (STS) is started by the suites that need it
+# (spec/helpers/moto.ts) and installed by scripts/moto.sh on first use.
+started_s3=0
+if [ "${S3GW_S3_EXTERNAL:-0}" != 1 ]; then
+  bash scripts/local-s3.sh install
+  if ! bash scripts/local-s3.sh status >/dev/null 2>&1; then started_s3=1; fi
+  bash scripts/local-s3.sh start
+fi
+bash scripts/moto.sh install
+
 pattern="${1:-}"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+cleanup() {
+  rm -f "$log"
+  if [ "$started_s3" = 1 ]; then bash scripts/local-s3.sh stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
 set +e
 # uvu runs each file in this process; --bail is off so every failure is listed.
 node node_modules/uvu/bin.js dist/spec "${pattern:-\\.test\\.js$}" 2>&1 | tee "$log"

@@ -1,0 +1,140 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { ConfigError, helpText, loadConfig, parseSize } from '../../src/config.js';
+import { DEFAULT_CIPHERS, DEFAULT_KEX, DEFAULT_MACS } from '../../src/transport/algorithms.js';
+import { ROOT } from '../helpers/test-server.js';
+
+const Config = suite('cli/config');
+
+const MiB = 1024 * 1024;
+const fail = (argv: string[], env: NodeJS.ProcessEnv, pattern: RegExp) => {
+  try {
+    loadConfig(argv, env);
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    assert.match((err as Error).message, pattern);
+    return;
+  }
+  assert.unreachable(`accepted ${argv.join(' ')}`);
+};
+
+Config('defaults: 0.0.0.0:2222, AES256, 5 MiB parts, auto auth, default algorithm lists', () => {
+  const { config } = loadConfig([], {});
+  assert.is(config.listenHost, '0.0.0.0');
+  assert.is(config.listenPort, 2222);
+  assert.equal(config.sse, { mode: 'AES256' });
+  assert.is(config.partSize, 5 * MiB);
+  assert.is(config.authMode, 'auto');
+  assert.is(config.s3Region, 'us-east-1');
+  assert.is(config.s3Endpoint, undefined);
+  assert.equal(config.kex, [...DEFAULT_KEX]);
+  assert.equal(config.ciphers, [...DEFAULT_CIPHERS]);
+  assert.equal(config.macs, [...DEFAULT_MACS]);
+  assert.is(config.allowSshRsaSha1, false);
+});
+
+Config('the region comes from AWS_REGION when no setting names one', () => {
+  assert.is(loadConfig([], { AWS_REGION: 'eu-west-1' }).config.s3Region, 'eu-west-1');
+  assert.is(loadConfig(['--s3-region', 'ap-south-1'], { AWS_REGION: 'eu-west-1' }).config.s3Region, 'ap-south-1');
+});
+
+Config('--host-key repeats; S3GW_HOST_KEY is comma-separated', () => {
+  assert.equal(loadConfig(['--host-key', 'a', '--host-key', 'b'], {}).config.hostKeys, ['a', 'b']);
+  assert.equal(loadConfig([], { S3GW_HOST_KEY: 'x, y' }).config.hostKeys, ['x', 'y']);
+});
+
+Config('flags beat environment, environment beats the config file', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 's3gw-cfg-'));
+  try {
+    const file = path.join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ listen: '127.0.0.1:1000', sse: 'none', partSize: '16MiB', s3PathStyle: true }));
+    const env = { S3GW_CONFIG: file, S3GW_LISTEN: '127.0.0.1:2000' };
+    let c = loadConfig([], env).config;
+    assert.is(c.listenPort, 2000);
+    assert.equal(c.sse, { mode: 'none' });
+    assert.is(c.partSize, 16 * MiB);
+    assert.is(c.s3PathStyle, true);
+    c = loadConfig(['--listen', '[::1]:3000'], env).config;
+    assert.is(c.listenPort, 3000);
+    assert.is(c.listenHost, '::1');
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+Config('sse modes, with a KMS key id', () => {
+  assert.equal(loadConfig(['--sse', 'aws:kms'], {}).config.sse, { mode: 'aws:kms' });
+  assert.equal(loadConfig(['--sse', 'aws:kms:alias/x'], {}).config.sse, { mode: 'aws:kms', kmsKeyId: 'alias/x' });
+});
+
+Config('each bad setting fails naming the setting', () => {
+  fail(['--listen', 'nowhere'], {}, /^--listen: /);
+  fail(['--listen', 'h:70000'], {}, /^--listen: /);
+  fail(['--sse', 'DES'], {}, /^--sse: /);
+  fail(['--part-size', '1MiB'], {}, /^--part-size: must be between 5MiB and 5GiB/);
+  fail(['--part-size', 'lots'], {}, /^--part-size: expected a size/);
+  fail(['--auth-mode', 'ldap'], {}, /^--auth-mode: /);
+  fail(['--s3-endpoint', 'ftp://x'], {}, /^--s3-endpoint: /);
+  fail(['--s3-endpoint', 'not a url'], {}, /^--s3-endpoint: not a URL/);
+  fail(['--ciphers', 'aes128-cbc'], {}, /^--ciphers: unsupported algorithm "aes128-cbc"/);
+  fail(['--kex', 'diffie-hellman-group1-sha1'], {}, /^--kex: unsupported/);
+  fail(['--macs', ''], {}, /^--macs: the list is empty/);
+  fail(['--log-level', 'loud'], {}, /^--log-level: /);
+  fail(['--s3-region', 'Mars 1'], {}, /^--s3-region: /);
+  fail(['--no-such-flag'], {}, /no-such-flag/);
+  fail([], { S3GW_S3_PATH_STYLE: 'maybe' }, /^S3GW_S3_PATH_STYLE: expected true or false/);
+});
+
+Config('a config file with an unknown key or bad JSON is refused, naming the file', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 's3gw-cfg-'));
+  try {
+    const bad = path.join(dir, 'bad.json');
+    writeFileSync(bad, '{"listen": ');
+    fail(['--config', bad], {}, /^--config .*bad\.json: /);
+    const unknown = path.join(dir, 'unknown.json');
+    writeFileSync(unknown, '{"lisen": "x"}');
+    fail(['--config', unknown], {}, /unknown setting "lisen"/);
+    const arr = path.join(dir, 'arr.json');
+    writeFileSync(arr, '[]');
+    fail(['--config', arr], {}, /must hold a JSON object/);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+Config('sizes: units and plain bytes', () => {
+  assert.is(parseSize('x', '8MiB'), 8 * MiB);
+  assert.is(parseSize('x', '5M'), 5 * MiB);
+  assert.is(parseSize('x', '1g'), 1024 * MiB);
+  assert.is(parseSize('x', '5242880'), 5 * MiB);
+  assert.is(parseSize('x', 6 * MiB), 6 * MiB);
+});
+
+Config('--help lists every flag with its environment variable', () => {
+  const text = helpText();
+  for (const flag of ['--listen', '--host-key', '--state-dir', '--s3-endpoint', '--s3-region', '--s3-path-style', '--sse', '--part-size', '--config']) {
+    assert.ok(text.includes(flag), flag);
+  }
+  assert.ok(text.includes('[S3GW_S3_ENDPOINT]'));
+});
+
+Config('the s3gw command exits 2 with the setting named, and --help exits 0', () => {
+  const cli = path.join(ROOT, 'dist/src/cli.js');
+  const bad = spawnSync(process.execPath, [cli, '--sse', 'rot13'], { encoding: 'utf8' });
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /^s3gw: --sse: /);
+  const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+  assert.is(help.status, 0);
+  assert.match(help.stdout, /^Usage: s3gw/);
+  const version = spawnSync(process.execPath, [cli, '--version'], { encoding: 'utf8' });
+  assert.match(version.stdout, /^s3gw \d+\.\d+\.\d+/);
+  const key = spawnSync(process.execPath, [cli, '--host-key', '/nonexistent/key', '--listen', '127.0.0.1:0'], { encoding: 'utf8' });
+  assert.is(key.status, 2);
+  assert.match(key.stderr, /--host-key: .*\/nonexistent\/key/);
+});
+
+Config.run();
