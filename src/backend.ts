@@ -109,4 +109,6 @@ export interface Backend {
   /** Stores what can be stored (mtime) and accepts the rest without harm. */
   setstat(path: string, attrs: Partial<FileAttrs>): Promise<void>;
   statfs(path: string): Promise<FsStats>;
+  /** Ends the session's use of the store: aborts uploads still open, frees connections. */
+  close?(): Promise<void>;
 }

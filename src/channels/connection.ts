@@ -14,6 +14,8 @@ import { Channel, type ChannelLimits } from './channel.js';
 export interface SessionHandlers {
   subsystem?(name: string): ((channel: Channel) => void) | undefined;
   exec?(command: string): ((channel: Channel) => void) | undefined;
+  /** Called once when the connection is gone, after every channel was told. */
+  close?(): void;
 }
 
 export interface ConnectionConfig extends ChannelLimits {
@@ -99,6 +101,7 @@ export class Connection {
     transport.on('close', () => {
       for (const ch of this.#channels.values()) ch.onConnectionGone();
       this.#channels.clear();
+      config.handlers.close?.();
     });
   }
 

@@ -1,0 +1,268 @@
+/**
+ * Streaming uploads against the real S3: exact bytes at every size boundary, SSE on every object,
+ * the memory budget, sequential offsets, exclusive create, abort and failed parts leaving nothing.
+ */
+import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { silentLogger } from '../../src/log.js';
+import { createS3Backend } from '../../src/s3/backend.js';
+import { SLAB_SIZE, slabsInUse } from '../../src/s3/slabs.js';
+import {
+  BUCKET,
+  MiB,
+  admin,
+  backend,
+  closeBackends,
+  headAsAdmin,
+  pattern,
+  pendingUploads,
+  putAsAdmin,
+  readAll,
+  rejectsWith,
+  removePrefix,
+  runPrefix,
+  s3env,
+  sha256Of,
+  writePattern,
+} from './fixture.js';
+
+const PREFIX = runPrefix('upload');
+const DIR = `/${BUCKET}/${PREFIX}`;
+const PART = 5 * MiB;
+
+const test = suite('s3 backend: uploads');
+
+test.before(async () => {
+  await s3env();
+});
+
+test.after(async () => {
+  await closeBackends();
+  await removePrefix(BUCKET, PREFIX + '/');
+});
+
+const sizes: Array<[string, number]> = [
+  ['0', 0],
+  ['1', 1],
+  ['part-1', PART - 1],
+  ['part', PART],
+  ['part+1', PART + 1],
+  ['3 parts + 17', 3 * PART + 17],
+];
+
+for (const [label, size] of sizes) {
+  test(`sha256 round trip, ${label} bytes (${size}), encrypted`, async () => {
+    const b = await backend();
+    const path = `${DIR}/size-${size}`;
+    const h = await b.openWrite(path, { exclusive: true });
+    const sum = await writePattern(h, size, size + 1);
+    assert.is(h.bytesWritten, size);
+    await h.commit();
+    // commit resolves only once the object exists.
+    const head = await headAsAdmin(BUCKET, `${PREFIX}/size-${size}`);
+    assert.is(head.ContentLength, size);
+    assert.is(head.ServerSideEncryption, 'AES256');
+    const parts = Math.ceil(size / PART);
+    if (size > PART) assert.match(head.ETag ?? '', new RegExp(`-${parts}"$`), 'multipart above one part');
+    else assert.not.match(head.ETag ?? '', /-\d+"$/, 'a single PutObject up to one part');
+    const back = await readAll(b, path, 64 * 1024);
+    assert.is(back.size, size);
+    assert.is(back.sha256, sum);
+  });
+}
+
+test('SSE-KMS uploads carry aws:kms with the configured key', async () => {
+  const b = await backend('least', { sse: { mode: 'aws:kms', kmsKeyId: 's3gw-key' } });
+  for (const size of [10, PART + 10]) {
+    const h = await b.openWrite(`${DIR}/kms-${size}`, { exclusive: false });
+    await writePattern(h, size);
+    await h.commit();
+    const head = await headAsAdmin(BUCKET, `${PREFIX}/kms-${size}`);
+    assert.is(head.ServerSideEncryption, 'aws:kms');
+    assert.match(head.SSEKMSKeyId ?? '', /s3gw-key$/);
+    assert.is((await readAll(b, `${DIR}/kms-${size}`)).sha256, sha256Of(size));
+  }
+});
+
+test('with the SDK checksums on (WHEN_SUPPORTED) uploads and ranged reads still work', async () => {
+  const b = await backend('least', { checksums: 'WHEN_SUPPORTED' });
+  for (const size of [0, 1000, PART + 1000]) {
+    const h = await b.openWrite(`${DIR}/crc-${size}`, { exclusive: false });
+    const sum = await writePattern(h, size, 6);
+    await h.commit();
+    assert.is((await readAll(b, `${DIR}/crc-${size}`)).sha256, sum);
+  }
+});
+
+test('an upload holds at most its memory budget of slabs', async () => {
+  const b = await backend();
+  const budget = 8 * MiB;
+  const before = slabsInUse();
+  const h = await b.openWrite(`${DIR}/budget`, { exclusive: false });
+  let peak = 0;
+  const size = 40 * MiB + 5;
+  let off = 0;
+  for (const chunk of pattern(size, 9, 32 * 1024)) {
+    await h.write(off, chunk);
+    off += chunk.length;
+    peak = Math.max(peak, slabsInUse() - before);
+  }
+  await h.commit();
+  assert.ok(peak * SLAB_SIZE <= budget, `peak ${peak} slabs of ${SLAB_SIZE} bytes exceeds ${budget}`);
+  assert.ok(peak * SLAB_SIZE > PART, `peak ${peak} slabs: the next part should fill while one uploads`);
+  assert.is(slabsInUse(), before, 'every slab is released after commit');
+  assert.is((await readAll(b, `${DIR}/budget`, 256 * 1024)).sha256, sha256Of(size, 9));
+});
+
+test('a write at an unexpected offset is EINVAL and says why', async () => {
+  const b = await backend();
+  const h = await b.openWrite(`${DIR}/seq`, { exclusive: false });
+  await h.write(0, Buffer.from('abc'));
+  const msg = await rejectsWith(h.write(10, Buffer.from('x')), 'EINVAL');
+  assert.match(msg, /sequential/);
+  await rejectsWith(h.write(0, Buffer.from('x')), 'EINVAL');
+  await h.write(3, Buffer.from('def'));
+  await h.commit();
+  const r = await b.openRead(`${DIR}/seq`);
+  assert.is((await r.read(0, 100)).toString(), 'abcdef');
+  await r.close();
+});
+
+test('mtime given at open and set before commit is stored and reported', async () => {
+  const b = await backend();
+  const h1 = await b.openWrite(`${DIR}/mtime-small`, { exclusive: false, mtime: 1_000_000_000 });
+  await h1.write(0, Buffer.from('x'));
+  await h1.commit();
+  assert.is((await b.stat(`${DIR}/mtime-small`)).mtime, 1_000_000_000);
+  assert.is((await headAsAdmin(BUCKET, `${PREFIX}/mtime-small`)).Metadata?.['mtime'], '1000000000');
+
+  // Set after the multipart upload began (FSETSTAT before CLOSE): stored by a copy at commit.
+  const h2 = await b.openWrite(`${DIR}/mtime-big`, { exclusive: false, mtime: 1_100_000_000 });
+  await writePattern(h2, PART + 100, 4);
+  h2.setMtime(1_200_000_000);
+  await h2.commit();
+  assert.is((await b.stat(`${DIR}/mtime-big`)).mtime, 1_200_000_000);
+  const head = await headAsAdmin(BUCKET, `${PREFIX}/mtime-big`);
+  assert.is(head.ServerSideEncryption, 'AES256');
+  assert.is((await readAll(b, `${DIR}/mtime-big`)).sha256, sha256Of(PART + 100, 4));
+});
+
+test('exclusive create: EEXIST at open, and at commit when someone else created it meanwhile', async () => {
+  const b = await backend();
+  await putAsAdmin(BUCKET, `${PREFIX}/excl`, 'there');
+  await rejectsWith(b.openWrite(`${DIR}/excl`, { exclusive: true }), 'EEXIST');
+
+  const small = await b.openWrite(`${DIR}/excl-race`, { exclusive: true });
+  await small.write(0, Buffer.from('mine'));
+  await putAsAdmin(BUCKET, `${PREFIX}/excl-race`, 'theirs');
+  await rejectsWith(small.commit(), 'EEXIST');
+
+  const big = await b.openWrite(`${DIR}/excl-race-mp`, { exclusive: true });
+  await writePattern(big, PART + 1);
+  await putAsAdmin(BUCKET, `${PREFIX}/excl-race-mp`, 'theirs');
+  await rejectsWith(big.commit(), 'EEXIST');
+  const r = await b.openRead(`${DIR}/excl-race-mp`);
+  assert.is((await r.read(0, 100)).toString(), 'theirs');
+  await r.close();
+  // The refused commit aborted the multipart upload.
+  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/excl-race-mp`), []);
+});
+
+test('abort leaves no object and no pending multipart upload', async () => {
+  const b = await backend();
+  const h = await b.openWrite(`${DIR}/aborted`, { exclusive: false });
+  await writePattern(h, 3 * PART + 5);
+  assert.ok((await pendingUploads(BUCKET, `${PREFIX}/aborted`)).length === 1, 'a multipart upload is under way');
+  await h.abort();
+  await h.abort(); // twice is fine
+  await rejectsWith(b.stat(`${DIR}/aborted`), 'ENOENT');
+  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/aborted`), []);
+  await rejectsWith(h.write(h.bytesWritten, Buffer.from('x')), 'EIO');
+  await rejectsWith(h.commit(), 'EIO');
+
+  const small = await b.openWrite(`${DIR}/aborted-small`, { exclusive: false });
+  await small.write(0, Buffer.from('never'));
+  await small.abort();
+  await rejectsWith(b.stat(`${DIR}/aborted-small`), 'ENOENT');
+});
+
+test('closing the backend (session end) aborts uploads left open', async () => {
+  const env = await s3env();
+  const b = createS3Backend({
+    credentials: env.admin,
+    endpoint: env.endpoint,
+    region: env.region,
+    forcePathStyle: true,
+    sse: { mode: 'AES256' },
+    log: silentLogger,
+  });
+  const open = await b.openWrite(`${DIR}/left-open`, { exclusive: false });
+  await writePattern(open, 2 * PART + 5);
+  const done = await b.openWrite(`${DIR}/committed`, { exclusive: false });
+  await done.write(0, Buffer.from('kept'));
+  await done.commit();
+  assert.is((await pendingUploads(BUCKET, `${PREFIX}/left-open`)).length, 1);
+  await b.close();
+  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/left-open`), []);
+  const check = await backend();
+  await rejectsWith(check.stat(`${DIR}/left-open`), 'ENOENT');
+  assert.is((await check.stat(`${DIR}/committed`)).size, 4);
+});
+
+test('a failed part fails the next write or commit with EIO and aborts the upload', async () => {
+  const b = await backend();
+  const h = await b.openWrite(`${DIR}/failing`, { exclusive: false });
+  await writePattern(h, PART + 10);
+  const [pending] = await pendingUploads(BUCKET, `${PREFIX}/failing`);
+  assert.ok(pending, 'multipart upload started');
+  // Pull the upload out from under the handle: the next UploadPart fails for real (NoSuchUpload).
+  await (await admin()).send(
+    new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: pending!.key, UploadId: pending!.uploadId }),
+  );
+  let err: unknown;
+  try {
+    await writePattern(h, 2 * PART, 5);
+    await h.commit();
+  } catch (e) {
+    err = e;
+  }
+  const e = err as { code?: string; message?: string };
+  assert.is(e?.code, 'EIO', String(e?.message));
+  assert.match(e.message!, /part \d+ failed/);
+  await h.abort();
+  await rejectsWith(b.stat(`${DIR}/failing`), 'ENOENT');
+  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/failing`), []);
+});
+
+test('a finished handle refuses more writes; commit twice and abort after commit are harmless', async () => {
+  const b = await backend();
+  const h = await b.openWrite(`${DIR}/done`, { exclusive: false });
+  await h.write(0, Buffer.from('done'));
+  await h.commit();
+  await h.commit();
+  await h.abort();
+  await rejectsWith(h.write(4, Buffer.from('x')), 'EINVAL');
+  assert.is((await b.stat(`${DIR}/done`)).size, 4);
+});
+
+test('openWrite on a bucket or the root is EISDIR; in a missing bucket ENOENT', async () => {
+  const b = await backend();
+  await rejectsWith(b.openWrite(`/${BUCKET}`, { exclusive: false }), 'EISDIR');
+  await rejectsWith(b.openWrite('/', { exclusive: false }), 'EISDIR');
+  await rejectsWith(b.openWrite('/no-such-bucket-s3gw/f', { exclusive: false }), 'ENOENT');
+});
+
+test('an upload of known size beyond parts × part size fails at open', async () => {
+  const b = await backend('least', { maxParts: 4 });
+  const msg = await rejectsWith(b.openWrite(`${DIR}/huge`, { exclusive: false, expectedSize: 4 * PART + 1 }), 'EINVAL');
+  assert.match(msg, /too large/);
+  // Unknown size: fails when part 5 would be needed, and nothing is left behind.
+  const a = await backend('least', { maxParts: 2 });
+  const h = await a.openWrite(`${DIR}/huge2`, { exclusive: false });
+  await rejectsWith(writePattern(h, 2 * PART + 1), 'EINVAL');
+  await h.abort();
+  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/huge2`), []);
+});
+
+test.run();

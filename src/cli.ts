@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { ConfigError, helpText, loadConfig } from './config.js';
+import { loadOrCreateHostKeys, HostKeyError } from './transport/host-keys.js';
+import { createLogger } from './log.js';
+import { createGateway } from './gateway.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function main(): void {
+  let parsed;
+  try {
+    parsed = loadConfig(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`s3gw: ${err.message}\nRun s3gw --help for the settings.\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (parsed.help) {
+    process.stdout.write(helpText());
+    return;
+  }
+  if (parsed.version) {
+    process.stdout.write(`s3gw ${version()}\n`);
+    return;
+  }
+  const config = parsed.config;
+  const log = createLogger(config.logLevel);
+  let hostKeys;
+  try {
+    hostKeys = loadOrCreateHostKeys(config.hostKeys, config.stateDir, (m) => log.info(m), {
+      allowSshRsaSha1: config.allowSshRsaSha1,
+    });
+  } catch (err) {
+    if (err instanceof HostKeyError) {
+      process.stderr.write(`s3gw: --host-key: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const server = createGateway(config, hostKeys, log);
+  server.on('error', (err) => {
+    process.stderr.write(`s3gw: --listen ${config.listenHost}:${config.listenPort}: ${err.message}\n`);
+    process.exit(1);
+  });
+  server.listen(config.listenPort, config.listenHost, () => {
+    const addr = server.address();
+    const where = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
+    log.info(`s3gw ${version()} listening on ${where}`, {
+      s3: config.s3Endpoint ?? 'AWS',
+      region: config.s3Region,
+      sse: config.sse.kmsKeyId ? `${config.sse.mode}:${config.sse.kmsKeyId}` : config.sse.mode,
+    });
+  });
+  const stop = () => {
+    log.info('shutting down');
+    server.close();
+    setTimeout(() => process.exit(0), 500).unref();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main();

@@ -1,0 +1,63 @@
+import type net from 'node:net';
+import { createSshServer } from './server.js';
+import type { Config } from './config.js';
+import type { HostKey } from './transport/host-key-types.js';
+import { createIamAuthenticator, type IamPrincipal } from './auth/iam.js';
+import { createS3Backend } from './s3/backend.js';
+import { serveSftp } from './sftp/server.js';
+import { escapePeer, type Logger } from './log.js';
+
+/**
+ * Composes the gateway: the SSH server, IAM login, and per login an S3 backend signed with
+ * that user's own keys behind the `sftp` subsystem. Nothing is shared between users but the
+ * process.
+ */
+export function createGateway(config: Config, hostKeys: readonly HostKey[], log: Logger): net.Server {
+  const authenticator = createIamAuthenticator({
+    endpoint: config.s3Endpoint,
+    stsEndpoint: config.stsEndpoint,
+    region: config.s3Region,
+    forcePathStyle: config.s3PathStyle,
+    mode: config.authMode,
+    log,
+  });
+  return createSshServer<IamPrincipal>({
+    hostKeys,
+    authenticator,
+    log,
+    kex: config.kex,
+    ciphers: config.ciphers,
+    macs: config.macs,
+    allowSshRsaSha1: config.allowSshRsaSha1,
+    allowSha1Mac: config.allowSha1Mac,
+    sessions: (principal, info) => {
+      const slog = log.child({ user: escapePeer(principal.accessKeyId), remote: `${info.remoteAddress}:${info.remotePort}` });
+      const backend = createS3Backend({
+        credentials: principal.credentials(),
+        endpoint: config.s3Endpoint,
+        region: config.s3Region,
+        forcePathStyle: config.s3PathStyle,
+        sse: config.sse,
+        partSize: config.partSize,
+        log: slog,
+      });
+      return {
+        close() {
+          backend.close().catch((err: Error) => slog.warn('closing the S3 session failed', { err: err.message }));
+        },
+        subsystem(name) {
+          if (name !== 'sftp') return undefined;
+          return (channel) => {
+            serveSftp(channel, backend, { log: slog }).then(
+              () => channel.exit(0),
+              (err: Error) => {
+                slog.warn('sftp session failed', { err: err.message });
+                channel.exit(1);
+              },
+            );
+          };
+        },
+      };
+    },
+  });
+}

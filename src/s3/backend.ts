@@ -1,0 +1,453 @@
+/**
+ * The S3 backend: `Backend` for one authenticated user, over that user's S3 credentials.
+ *
+ * Namespace (docs/PROTOCOL.md has the client's view):
+ *   "/"                 lists the buckets (ListBuckets; denied → an empty listing, not an error).
+ *   "/bucket"           is a directory when HeadBucket succeeds *or is denied*: a user may hold
+ *                       object rights in a bucket without s3:ListBucket, or without
+ *                       s3:ListAllMyBuckets may not see it listed, so `cd` into any bucket by name
+ *                       works, listed or not, and only a bucket that does not exist is ENOENT.
+ *   "/bucket/a/b/file"  is key "a/b/file". A directory is a common prefix ("a/b/") or a "dir/"
+ *                       marker object; mkdir creates the marker, rmdir removes only an empty one.
+ *
+ * What S3 cannot do is refused with ENOTSUP and says why: renaming a directory or a bucket,
+ * deleting a bucket, creating a bucket. Every S3 error is classified in errors.ts.
+ *
+ * Known limits, by design: a file "a" and a directory "a/" can both exist in S3; stat then
+ * reports the file, and a listing shows both. Listings report LastModified as mtime (ListObjectsV2
+ * carries no metadata); stat reports the stored x-amz-meta-mtime. Writes do not check that the
+ * parent directory exists: S3 directories are implied by their keys.
+ */
+import {
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type HeadObjectCommandOutput,
+} from '@aws-sdk/client-s3';
+import {
+  BackendError,
+  type Backend,
+  type DirEntry,
+  type FileAttrs,
+  type FsStats,
+  type ReadHandle,
+  type WriteHandle,
+  type WriteOptions,
+} from '../backend.js';
+import type { Logger } from '../log.js';
+import { escapePeer } from '../log.js';
+import { ClientPool } from './clients.js';
+import { copyObject, type CopyContext } from './copy.js';
+import { S3ReadHandle, type ReadContext } from './download.js';
+import {
+  isAccessDenied,
+  isNotFound,
+  isNotImplemented,
+  isPreconditionFailed,
+  toBackendError,
+} from './errors.js';
+import { dirAttrs, fileAttrs, listBuckets, listDirectory, seconds } from './list.js';
+import { checkNewKey, dirPrefix, isPlausibleBucket, keyTooLong, MAX_KEY_BYTES, parsePath } from './paths.js';
+import { Lookups } from './lookup.js';
+import { resolveOptions, type S3BackendOptions } from './options.js';
+import { sseForCopy, sseParams, type SseParams } from './sse.js';
+import { S3WriteHandle, type UploadContext } from './upload.js';
+
+/** The Backend plus what the session that owns it needs. */
+export interface S3Backend extends Backend {
+  /**
+   * Ends the session's use of S3: aborts uploads still open (a client that vanished mid-upload
+   * leaves nothing behind), then closes the user's connections. The backend is unusable afterwards.
+   */
+  close(): Promise<void>;
+  /** The region cached for a bucket, if one was discovered or listed. */
+  bucketRegion(bucket: string): string | undefined;
+}
+
+export type { S3BackendOptions } from './options.js';
+
+export function createS3Backend(opts: S3BackendOptions): S3Backend {
+  return new S3BackendImpl(opts);
+}
+
+class S3BackendImpl implements S3Backend {
+  private readonly pool: ClientPool;
+  private readonly log: Logger;
+  private readonly secrets: readonly string[];
+  private readonly sse: SseParams;
+  private readonly upload: UploadContext;
+  private readonly read: ReadContext;
+  private readonly copy: CopyContext;
+  private readonly find: Lookups;
+  /** Uploads neither committed nor aborted yet; close() aborts them. */
+  private readonly uploads = new Set<WriteHandle>();
+
+  constructor(opts: S3BackendOptions) {
+    const o = resolveOptions(opts);
+    this.log = opts.log;
+    this.secrets = [opts.credentials.secretAccessKey, opts.credentials.sessionToken ?? ''].filter((s) => s);
+    this.sse = sseParams(opts.sse);
+    this.pool = new ClientPool({
+      credentials: opts.credentials,
+      region: opts.region,
+      forcePathStyle: opts.forcePathStyle,
+      checksums: o.checksums,
+      log: opts.log,
+      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+      ...(opts.clientFactory ? { clientFactory: opts.clientFactory } : {}),
+    });
+    this.find = new Lookups(this.pool, this.secrets);
+    this.upload = {
+      pool: this.pool,
+      log: this.log,
+      secrets: this.secrets,
+      sse: this.sse,
+      partSize: o.partSize,
+      budget: o.uploadBudget,
+      maxParts: o.maxParts,
+      setObjectMtime: (bucket, key, mtime) => this.setObjectMtime(bucket, key, mtime),
+    };
+    this.read = { pool: this.pool, secrets: this.secrets, readAhead: o.readAhead, maxWindow: o.readWindow };
+    this.copy = {
+      pool: this.pool,
+      copyThreshold: o.copyThreshold,
+      copyPartSize: o.copyPartSize,
+      maxParts: o.maxParts,
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.uploads].map((h) => h.abort().catch(() => {})));
+    this.pool.close();
+  }
+
+  bucketRegion(bucket: string): string | undefined {
+    return this.pool.cachedRegion(bucket);
+  }
+
+  private fail(err: unknown, action: string, path: string): BackendError {
+    return toBackendError(err, `${action} ${path}`, this.secrets);
+  }
+
+  private attrsOf(head: HeadObjectCommandOutput): FileAttrs {
+    return fileAttrs(head.ContentLength ?? 0, storedMtime(head) ?? seconds(head.LastModified));
+  }
+
+  // ---- Backend -------------------------------------------------------------------------------
+
+  async stat(path: string): Promise<FileAttrs> {
+    const p = parsePath(path);
+    if (p.kind === 'root') return dirAttrs();
+    if (p.kind === 'bucket') {
+      if (!(await this.find.bucketExists(p.bucket, path))) throw this.find.noBucket(path);
+      return dirAttrs();
+    }
+    const found = await this.find.lookup(p.bucket, p.key, path);
+    if (found.kind === 'file') return this.attrsOf(found.head);
+    if (found.kind === 'dir') return dirAttrs();
+    throw new BackendError('ENOENT', `${path}: no such file or directory`);
+  }
+
+  list(path: string): AsyncIterable<DirEntry[]> {
+    try {
+      return this.listing(path);
+    } catch (err) {
+      return failing(this.fail(err, 'list', path));
+    }
+  }
+
+  private listing(path: string): AsyncIterable<DirEntry[]> {
+    const p = parsePath(path);
+    if (p.kind === 'root') return listBuckets(this.pool, this.secrets);
+    const key = p.kind === 'object' ? p.key : undefined;
+    if (key !== undefined && keyTooLong(key)) {
+      return failing(new BackendError('EINVAL', `${path}: name too long`));
+    }
+    if (!isPlausibleBucket(p.bucket)) return failing(this.find.noBucket(path));
+    const whenMissing = async (): Promise<never> => {
+      // An empty page for "a/": "a" is a file, or nothing.
+      let isFile = false;
+      try {
+        await this.find.head(p.bucket, key!);
+        isFile = true;
+      } catch {
+        // absent or unreadable: either way not a directory we can list
+      }
+      throw isFile
+        ? new BackendError('ENOTDIR', `${path}: not a directory`)
+        : new BackendError('ENOENT', `${path}: no such directory`);
+    };
+    return listDirectory(this.pool, this.secrets, p.bucket, dirPrefix(key), path, whenMissing);
+  }
+
+  async openRead(path: string): Promise<ReadHandle> {
+    const { bucket, key } = this.objectPath(path, 'EISDIR', 'is a directory');
+    const found = await this.find.lookup(bucket, key, path);
+    if (found.kind === 'dir') throw new BackendError('EISDIR', `${path}: is a directory`);
+    if (found.kind === 'none') throw new BackendError('ENOENT', `${path}: no such file`);
+    return new S3ReadHandle(this.read, bucket, key, found.head.ContentLength ?? 0, found.head.ETag);
+  }
+
+  async openWrite(path: string, options: WriteOptions): Promise<WriteHandle> {
+    const { bucket, key } = this.objectPath(path, 'EISDIR', 'is a directory');
+    checkNewKey(key);
+    const { partSize, maxParts } = this.upload;
+    if (options.expectedSize !== undefined && options.expectedSize > partSize * maxParts) {
+      throw new BackendError(
+        'EINVAL',
+        `${path}: file too large: ${options.expectedSize} bytes is more than ${maxParts} parts of ${partSize} bytes`,
+      );
+    }
+    if (!(await this.find.bucketExists(bucket, path))) throw this.find.noBucket(path);
+    if (options.exclusive) {
+      try {
+        await this.find.head(bucket, key);
+        throw new BackendError('EEXIST', `${path}: file exists`);
+      } catch (err) {
+        // Not found, or not allowed to look: If-None-Match at commit still guards the create.
+        if (err instanceof BackendError) throw err;
+        if (!isNotFound(err) && !isAccessDenied(err)) throw this.fail(err, 'open', path);
+      }
+    }
+    const h = new S3WriteHandle(this.upload, bucket, key, options.exclusive, options.mtime);
+    this.uploads.add(h);
+    const done = () => void this.uploads.delete(h);
+    // The same handle, but leaving the open set once it is committed or aborted.
+    return {
+      get bytesWritten() {
+        return h.bytesWritten;
+      },
+      write: (offset, data) => h.write(offset, data),
+      setMtime: (mtime) => h.setMtime(mtime),
+      commit: () => h.commit().finally(done),
+      abort: () => h.abort().finally(done),
+    };
+  }
+
+  async mkdir(path: string): Promise<void> {
+    const p = parsePath(path);
+    if (p.kind === 'root') throw new BackendError('EEXIST', '/: exists');
+    if (p.kind === 'bucket') {
+      if (await this.find.bucketExists(p.bucket, path)) throw new BackendError('EEXIST', `${path}: bucket exists`);
+      throw new BackendError('ENOTSUP', `${path}: creating a bucket is not supported; create it with your S3 tools`);
+    }
+    checkNewKey(p.key, true);
+    const found = await this.find.lookup(p.bucket, p.key, path);
+    if (found.kind !== 'none') throw new BackendError('EEXIST', `${path}: exists`);
+    const put = (ifNoneMatch: boolean) =>
+      this.pool.send(p.bucket, () =>
+        new PutObjectCommand({
+          Bucket: p.bucket,
+          Key: p.key + '/',
+          Body: Buffer.alloc(0),
+          ContentLength: 0,
+          ...this.sse,
+          ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+    try {
+      await put(true).catch((err: unknown) => {
+        if (isNotImplemented(err)) return put(false);
+        throw err;
+      });
+    } catch (err) {
+      if (isPreconditionFailed(err)) throw new BackendError('EEXIST', `${path}: exists`);
+      throw this.fail(err, 'mkdir', path);
+    }
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const p = parsePath(path);
+    if (p.kind === 'root') throw new BackendError('ENOTSUP', '/: the root cannot be removed');
+    if (p.kind === 'bucket') {
+      throw new BackendError('ENOTSUP', `${path}: deleting a bucket is not supported; delete it with your S3 tools`);
+    }
+    const marker = p.key + '/';
+    try {
+      // Without a delimiter the marker, if any, is the first key under the prefix.
+      const out = await this.pool.send(p.bucket, () =>
+        new ListObjectsV2Command({ Bucket: p.bucket, Prefix: marker, MaxKeys: 2 }),
+      );
+      const keys = (out.Contents ?? []).map((c) => c.Key);
+      if (keys.length === 0) {
+        const found = await this.find.lookup(p.bucket, p.key, path);
+        throw found.kind === 'file'
+          ? new BackendError('ENOTDIR', `${path}: not a directory`)
+          : new BackendError('ENOENT', `${path}: no such directory`);
+      }
+      if (keys.length > 1 || keys[0] !== marker) {
+        throw new BackendError('ENOTEMPTY', `${path}: directory not empty`);
+      }
+      await this.pool.send(p.bucket, () => new DeleteObjectCommand({ Bucket: p.bucket, Key: marker }));
+    } catch (err) {
+      throw this.fail(err, 'rmdir', path);
+    }
+  }
+
+  async remove(path: string): Promise<void> {
+    const p = parsePath(path);
+    if (p.kind === 'root') throw new BackendError('ENOTSUP', '/: the root cannot be removed');
+    if (p.kind === 'bucket') {
+      throw new BackendError('ENOTSUP', `${path}: deleting a bucket is not supported; delete it with your S3 tools`);
+    }
+    try {
+      await this.find.head(p.bucket, p.key);
+    } catch (err) {
+      if (isNotFound(err)) {
+        const found = await this.find.lookup(p.bucket, p.key, path);
+        if (found.kind === 'dir') throw new BackendError('EISDIR', `${path}: is a directory (use rmdir)`);
+        if (found.kind === 'none') throw new BackendError('ENOENT', `${path}: no such file`);
+      } else if (!isAccessDenied(err)) {
+        throw this.fail(err, 'remove', path);
+      }
+      // Denied HEAD: the user may still hold s3:DeleteObject, so let the delete decide.
+    }
+    try {
+      await this.pool.send(p.bucket, () => new DeleteObjectCommand({ Bucket: p.bucket, Key: p.key }));
+    } catch (err) {
+      throw this.fail(err, 'remove', path);
+    }
+  }
+
+  async rename(from: string, to: string, overwrite: boolean): Promise<void> {
+    const src = parsePath(from);
+    const dst = parsePath(to);
+    if (src.kind === 'root') throw new BackendError('ENOTSUP', '/: the root cannot be renamed');
+    if (src.kind === 'bucket') {
+      throw new BackendError('ENOTSUP', `${from}: renaming a bucket is not supported: S3 cannot rename buckets`);
+    }
+    if (dst.kind !== 'object') {
+      throw new BackendError('ENOTSUP', `${to}: a file cannot take the place of a bucket or the root`);
+    }
+    checkNewKey(dst.key);
+    const found = await this.find.lookup(src.bucket, src.key, from);
+    if (found.kind === 'dir') {
+      throw new BackendError(
+        'ENOTSUP',
+        `${from}: renaming a directory is not supported: S3 has no directories, so it would mean copying ` +
+          'and deleting every object under it, one by one and not atomically',
+      );
+    }
+    if (found.kind === 'none') throw new BackendError('ENOENT', `${from}: no such file`);
+    if (src.bucket === dst.bucket && src.key === dst.key) return;
+
+    const target = await this.find.lookup(dst.bucket, dst.key, to).catch((err: unknown) => {
+      // Denied: we cannot tell what is there; the copy itself will be allowed or not.
+      if (err instanceof BackendError && err.code === 'EACCES') return { kind: 'unknown' as const };
+      throw err;
+    });
+    if (target.kind === 'dir') throw new BackendError('EISDIR', `${to}: is a directory`);
+    if (target.kind === 'file' && !overwrite) throw new BackendError('EEXIST', `${to}: file exists`);
+
+    try {
+      await copyObject(this.copy, {
+        srcBucket: src.bucket,
+        srcKey: src.key,
+        head: found.head,
+        dstBucket: dst.bucket,
+        dstKey: dst.key,
+        sse: sseForCopy(found.head, this.sse),
+      });
+    } catch (err) {
+      throw this.fail(err, 'rename', from);
+    }
+    try {
+      await this.pool.send(src.bucket, () => new DeleteObjectCommand({ Bucket: src.bucket, Key: src.key }));
+    } catch (err) {
+      const e = this.fail(err, 'rename', from);
+      if (target.kind === 'none') {
+        // Undo the copy so the rename fails as a whole; the target did not exist before.
+        await this.pool
+          .send(dst.bucket, () => new DeleteObjectCommand({ Bucket: dst.bucket, Key: dst.key }))
+          .catch(() => {});
+        throw new BackendError(e.code, `${e.message} (the source could not be deleted; the rename was undone)`, {
+          cause: err,
+        });
+      }
+      throw new BackendError(e.code, `${e.message} (copied to ${to} but the source could not be deleted)`, {
+        cause: err,
+      });
+    }
+  }
+
+  async setstat(path: string, attrs: Partial<FileAttrs>): Promise<void> {
+    const p = parsePath(path);
+    if (p.kind !== 'object') {
+      await this.stat(path); // must exist; nothing of a bucket or the root can be set
+      return;
+    }
+    const found = await this.find.lookup(p.bucket, p.key, path);
+    if (found.kind === 'none') throw new BackendError('ENOENT', `${path}: no such file or directory`);
+    // Only a file's mtime can be stored. Mode, owner, atime and size are accepted without effect,
+    // so clients that set them after an upload (WinSCP, FileZilla, scp -p) do not fail.
+    if (found.kind !== 'file' || attrs.mtime === undefined) return;
+    const mtime = Math.floor(attrs.mtime);
+    if (storedMtime(found.head) === mtime) return;
+    try {
+      await this.writeMtime(p.bucket, p.key, found.head, mtime);
+    } catch (err) {
+      throw this.fail(err, 'setstat', path);
+    }
+  }
+
+  async statfs(path: string): Promise<FsStats> {
+    parsePath(path);
+    // S3 has no capacity or free space to report. Clients only need numbers that do not stop an
+    // upload ("df" shows them), so we report 1 PiB free of 1 PiB in 4 KiB blocks, 2^40 free
+    // inodes, and S3's key limit as the longest name.
+    const blocks = 2 ** 38;
+    return {
+      blockSize: 4096,
+      blocks,
+      freeBlocks: blocks,
+      files: 2 ** 40,
+      freeFiles: 2 ** 40,
+      nameMax: MAX_KEY_BYTES,
+    };
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  private objectPath(path: string, code: 'EISDIR', why: string): { bucket: string; key: string } {
+    const p = parsePath(path);
+    if (p.kind !== 'object') throw new BackendError(code, `${path}: ${why}`);
+    if (!isPlausibleBucket(p.bucket)) throw this.find.noBucket(path);
+    return p;
+  }
+
+  private async setObjectMtime(bucket: string, key: string, mtime: number): Promise<void> {
+    const head = await this.find.head(bucket, key);
+    if (storedMtime(head) !== mtime) await this.writeMtime(bucket, key, head, mtime);
+  }
+
+  /** Copies an object onto itself with x-amz-meta-mtime replaced, keeping its SSE and headers. */
+  private writeMtime(bucket: string, key: string, head: HeadObjectCommandOutput, mtime: number): Promise<void> {
+    if (this.log.debugEnabled) this.log.debug('set mtime', { bucket: escapePeer(bucket), mtime });
+    return copyObject(this.copy, {
+      srcBucket: bucket,
+      srcKey: key,
+      head,
+      dstBucket: bucket,
+      dstKey: key,
+      metadata: { ...(head.Metadata ?? {}), mtime: String(mtime) },
+      sse: sseForCopy(head, this.sse),
+    });
+  }
+}
+
+/** x-amz-meta-mtime in whole seconds (rclone and others write fractional seconds). */
+function storedMtime(head: HeadObjectCommandOutput): number | undefined {
+  const raw = head.Metadata?.['mtime'];
+  if (raw === undefined) return undefined;
+  const n = Number.parseFloat(raw);
+  return Number.isFinite(n) && n >= 0 ? Math.floor(n) : undefined;
+}
+
+/** An async iterable that fails on its first step (list() itself returns synchronously). */
+function failing(err: BackendError): AsyncIterable<DirEntry[]> {
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () => Promise.reject(err),
+    }),
+  };
+}
