@@ -56,7 +56,14 @@ export class Channel extends Duplex {
     limits: ChannelLimits,
     onGone: (ch: Channel) => void,
   ) {
-    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 64 * 1024 });
+    // autoDestroy off: a handler that ends its output must still be able to send exit-status
+    // before CLOSE (exit()); the channel is destroyed when the CLOSEs are exchanged.
+    super({
+      allowHalfOpen: true,
+      autoDestroy: false,
+      readableHighWaterMark: 256 * 1024,
+      writableHighWaterMark: 64 * 1024,
+    });
     this.#t = transport;
     this.localId = localId;
     this.remoteId = remoteId;

@@ -150,9 +150,9 @@ export class Files {
   /** CLOSE of an upload: answered only once the store has the object (paramiko STATs next). */
   async #commit(h: WriteFileHandle): Promise<void> {
     if (h.failed !== null) {
-      const message = `upload not stored because a write failed: ${h.failed}`;
+      const message = `upload not stored because a write failed: ${h.failed.message}`;
       await this.#abort(h, message);
-      throw new SftpStatusError(FX.FAILURE, message);
+      throw new SftpStatusError(h.failed.status, message);
     }
     try {
       await h.file.commit();
@@ -229,20 +229,20 @@ export class Files {
   async write(id: number, h: Handle, offset: number, data: Buffer): Promise<Reply> {
     if (h.kind !== 'write') throw wrongKind(h, 'not open for writing');
     if (h.failed !== null) {
-      const message = `an earlier write on this handle failed (${h.failed}); the upload cannot complete`;
-      throw new SftpStatusError(FX.FAILURE, message);
+      const message = `an earlier write on this handle failed (${h.failed.message}); the upload cannot complete`;
+      throw new SftpStatusError(h.failed.status, message);
     }
     const expected = h.file.bytesWritten;
     if (offset !== expected) {
       const message = `writes must be sequential; this server streams uploads (offset ${offset}, expected ${expected})`;
-      h.failed = message;
+      h.failed = { status: FX.FAILURE, message };
       throw new SftpStatusError(FX.FAILURE, message);
     }
     if (data.length > 0) {
       try {
         await h.file.write(offset, data);
       } catch (err) {
-        h.failed = toFxStatus(err).message;
+        h.failed = toFxStatus(err);
         throw err;
       }
     }

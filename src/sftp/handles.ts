@@ -1,4 +1,5 @@
 import type { DirEntry, ReadHandle, WriteHandle } from '../backend.js';
+import type { FxStatus } from './constants.js';
 
 /**
  * Open handles of one session. A handle on the wire is 4 opaque bytes: a counter that starts at
@@ -34,9 +35,11 @@ export interface WriteFileHandle extends HandleBase {
   readonly file: WriteHandle;
   /**
    * Set by the first WRITE that failed. The upload can no longer be complete, so CLOSE aborts it
-   * instead of committing a file with a hole or a missing tail, and says why.
+   * instead of committing a file with a hole or a missing tail, and says why. The status is
+   * kept so later requests answer as the first did: OpenSSH's sftp shows the last status it
+   * hears, and "Permission denied" must not turn into "Failure".
    */
-  failed: string | null;
+  failed: { status: FxStatus; message: string } | null;
   /** Modification time for FSTAT while the upload is open (FSETSTAT or OPEN attrs), seconds. */
   mtime: number | null;
 }

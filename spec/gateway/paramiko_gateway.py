@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Drives paramiko's SFTP client against the s3gw gateway for spec/gateway/*.test.ts.
+
+Input: one JSON object in argv[1]:
+  port, user, secret        where and who (user = access key ID, secret = secret access key)
+  scenario                  "ops" (the only one): run `ops` in order on one SFTP session
+  ops                       a list of {"op": NAME, ...}; see OPS below
+Output: one JSON line on stdout, {"ok": true, "result": {"client": ..., "results": [...]}} or
+{"ok": false, "error": ..., "trace": ...}. Each op's result is {"ok": true, "value": ...} or, when
+the server answered with an error, {"ok": false, "errno": N or null, "message": TEXT, "type": NAME}:
+the server's status message exactly as paramiko reports it, so the caller can check it. An op
+with "expectError": false that fails ends the run instead (a broken session is not an answer).
+
+S3GW_PARAMIKO_LOG=<file> writes paramiko's debug log there.
+"""
+import hashlib
+import json
+import logging
+import os
+import socket
+import sys
+import traceback
+
+import paramiko
+
+TIMEOUT = 30
+CHUNK = 32 * 1024
+
+
+def connect(spec):
+    sock = socket.create_connection(("127.0.0.1", spec["port"]), timeout=TIMEOUT)
+    t = paramiko.Transport(sock)
+    t.start_client(timeout=TIMEOUT)
+    t.auth_password(spec["user"], spec["secret"])
+    if not t.is_authenticated():
+        raise RuntimeError("not authenticated")
+    return t
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as f:
+        while True:
+            d = f.read(1024 * 1024)
+            if not d:
+                break
+            h.update(d)
+            n += len(d)
+    return h.hexdigest(), n
+
+
+def attrs(a):
+    return {
+        "size": a.st_size,
+        "mode": a.st_mode,
+        "mtime": a.st_mtime,
+        "atime": a.st_atime,
+    }
+
+
+def op_put(sftp, op):
+    # confirm=True (the default): paramiko STATs the file right after CLOSE and fails unless the
+    # size matches, so the object must exist by the time CLOSE is answered.
+    a = sftp.put(op["local"], op["remote"], confirm=True)
+    return attrs(a)
+
+
+def op_get(sftp, op):
+    sftp.get(op["remote"], op["local"])
+    digest, n = sha256_file(op["local"])
+    return {"sha256": digest, "size": n}
+
+
+def op_write_then_stat(sftp, op):
+    """open/write/close by hand, then STAT at once: no delay between CLOSE's answer and STAT."""
+    with open(op["local"], "rb") as src:
+        f = sftp.open(op["remote"], "wb")
+        f.set_pipelined(True)
+        while True:
+            d = src.read(CHUNK)
+            if not d:
+                break
+            f.write(d)
+        f.close()
+    return attrs(sftp.stat(op["remote"]))
+
+
+def op_stat(sftp, op):
+    return attrs(sftp.stat(op["path"]))
+
+
+def op_lstat(sftp, op):
+    return attrs(sftp.lstat(op["path"]))
+
+
+def op_listdir_attr(sftp, op):
+    out = []
+    for a in sftp.listdir_attr(op["path"]):
+        out.append(dict(attrs(a), filename=a.filename, longname=a.longname))
+    return sorted(out, key=lambda x: x["filename"])
+
+
+def op_listdir(sftp, op):
+    return sorted(sftp.listdir(op["path"]))
+
+
+def op_mkdir(sftp, op):
+    sftp.mkdir(op["path"])
+
+
+def op_rmdir(sftp, op):
+    sftp.rmdir(op["path"])
+
+
+def op_remove(sftp, op):
+    sftp.remove(op["path"])
+
+
+def op_rename(sftp, op):
+    sftp.rename(op["from"], op["to"])
+
+
+def op_posix_rename(sftp, op):
+    sftp.posix_rename(op["from"], op["to"])
+
+
+def op_symlink(sftp, op):
+    sftp.symlink(op["target"], op["path"])
+
+
+def op_readlink(sftp, op):
+    return sftp.readlink(op["path"])
+
+
+def op_utime(sftp, op):
+    sftp.utime(op["path"], (op["mtime"], op["mtime"]))
+
+
+def op_chmod(sftp, op):
+    sftp.chmod(op["path"], op["mode"])
+
+
+def op_open_read(sftp, op):
+    f = sftp.open(op["path"], "rb")
+    data = f.read(op.get("length", 16))
+    f.close()
+    return {"bytes": len(data)}
+
+
+def op_read_ranges(sftp, op):
+    """Random reads on one handle: seek and read each [offset, length], out of order."""
+    out = []
+    with sftp.open(op["path"], "rb") as f:
+        for offset, length in op["ranges"]:
+            f.seek(offset)
+            data = f.read(length)
+            out.append({"offset": offset, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    return out
+
+
+def op_winscp(sftp, op):
+    """WinSCP's default upload ("transfer to temporary file name"): name.filepart opened
+    WRITE|CREAT|TRUNC, written and closed; the target removed if it exists; the .filepart renamed
+    to the name with plain RENAME (draft-02, fails on an existing target); then SETSTAT of the
+    mtime (WinSCP's "preserve timestamp", on by default)."""
+    remote = op["remote"]
+    part = remote + ".filepart"
+    with open(op["local"], "rb") as src:
+        f = sftp.open(part, "wb")  # paramiko: WRITE | CREAT | TRUNC
+        f.set_pipelined(True)
+        while True:
+            d = src.read(CHUNK)
+            if not d:
+                break
+            f.write(d)
+        f.close()
+    existed = True
+    try:
+        sftp.stat(remote)
+    except IOError:
+        existed = False
+    if existed:
+        sftp.remove(remote)
+    sftp.rename(part, remote)
+    sftp.utime(remote, (op["mtime"], op["mtime"]))
+    st = sftp.stat(remote)
+    part_gone = False
+    try:
+        sftp.stat(part)
+    except IOError:
+        part_gone = True
+    return {"existed": existed, "stat": attrs(st), "partGone": part_gone}
+
+
+OPS = {
+    "put": op_put,
+    "get": op_get,
+    "writeThenStat": op_write_then_stat,
+    "stat": op_stat,
+    "lstat": op_lstat,
+    "listdir_attr": op_listdir_attr,
+    "listdir": op_listdir,
+    "mkdir": op_mkdir,
+    "rmdir": op_rmdir,
+    "remove": op_remove,
+    "rename": op_rename,
+    "posix_rename": op_posix_rename,
+    "symlink": op_symlink,
+    "readlink": op_readlink,
+    "utime": op_utime,
+    "chmod": op_chmod,
+    "openRead": op_open_read,
+    "readRanges": op_read_ranges,
+    "winscp": op_winscp,
+}
+
+
+def run_op(sftp, op):
+    try:
+        return {"op": op["op"], "ok": True, "value": OPS[op["op"]](sftp, op)}
+    except (IOError, OSError, EOFError) as e:
+        if op.get("expectError") is False:
+            raise
+        # paramiko: IOError(errno, text) for NO_SUCH_FILE / PERMISSION_DENIED, IOError(text) else.
+        if getattr(e, "errno", None) is not None and e.strerror is not None:
+            errno_, message = e.errno, e.strerror
+        else:
+            errno_, message = None, str(e.args[0]) if e.args else str(e)
+        return {"op": op["op"], "ok": False, "errno": errno_, "message": message, "type": type(e).__name__}
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    if os.environ.get("S3GW_PARAMIKO_LOG"):
+        paramiko.util.log_to_file(os.environ["S3GW_PARAMIKO_LOG"], level=logging.DEBUG)
+    if spec["scenario"] != "ops":
+        raise ValueError("unknown scenario " + spec["scenario"])
+    t = connect(spec)
+    try:
+        sftp = paramiko.SFTPClient.from_transport(t)
+        sftp.get_channel().settimeout(TIMEOUT)
+        results = [run_op(sftp, op) for op in spec.get("ops", [])]
+        sftp.close()
+        client = {"version": paramiko.__version__, "remoteVersion": t.remote_version}
+    finally:
+        t.close()
+    print(json.dumps({"ok": True, "result": {"client": client, "results": results}}), flush=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:
+        print(json.dumps({"ok": False, "error": repr(e), "trace": traceback.format_exc()}), flush=True)
+        sys.exit(1)
