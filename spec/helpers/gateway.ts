@@ -6,6 +6,7 @@
  *
  * Nothing here mocks S3: every client talks SSH to the gateway, which talks HTTP to MinIO.
  */
+import { ensureManyObjects as makeManyObjects } from './many-objects.js';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -13,8 +14,7 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { Readable } from 'node:stream';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import * as assert from 'uvu/assert';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createGateway } from '../../src/gateway.js';
@@ -444,69 +444,11 @@ export async function paramiko<T = Record<string, unknown>>(
  * and every later run, of either suite, reuses them. (large.test.ts keeps its maker private;
  * this is the same procedure.)
  */
-export const MANY = 100_000;
-export const MANY_PREFIX = 's3gw-spec-fixtures/100k';
-const MANY_DONE = 's3gw-spec-fixtures/100k.complete';
-export const manyName = (i: number): string => `f${String(i).padStart(6, '0')}`;
+export { MANY, MANY_PREFIX, manyName } from './many-objects.js';
 
-function tarHeader(name: string): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 100, 'utf8');
-  h.write('0000644\0', 100);
-  h.write('0000000\0', 108);
-  h.write('0000000\0', 116);
-  h.write('00000000000\0', 124);
-  h.write('14000000000\0', 136);
-  h.fill(' ', 148, 156);
-  h.write('0', 156);
-  h.write('ustar\0', 257);
-  h.write('00', 263);
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-  return h;
-}
-
+/** The 100,000-object directory (spec/helpers/many-objects.ts), made once per store. */
 export async function ensureManyObjects(): Promise<void> {
-  const c = await admin();
-  if (await headOrNull(BUCKET, MANY_DONE)) return;
-  if (process.env.S3GW_S3_EXTERNAL !== '1') {
-    // MinIO unpacks a tar with snowball auto-extract into objects, server-side.
-    function* tar(): Generator<Buffer> {
-      let batch: Buffer[] = [];
-      for (let i = 0; i < MANY; i++) {
-        batch.push(tarHeader(`${MANY_PREFIX}/${manyName(i)}`));
-        if (batch.length === 512) {
-          yield Buffer.concat(batch);
-          batch = [];
-        }
-      }
-      if (batch.length) yield Buffer.concat(batch);
-      yield Buffer.alloc(1024);
-    }
-    await c.send(
-      new PutObjectCommand({
-        Bucket: BUCKET,
-        Key: 's3gw-spec-fixtures/100k.tar',
-        Body: Readable.from(tar()),
-        ContentLength: 512 * MANY + 1024,
-        Metadata: { 'snowball-auto-extract': 'true' },
-      }),
-    );
-  } else {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < MANY) {
-          const i = next++;
-          await c.send(
-            new PutObjectCommand({ Bucket: BUCKET, Key: `${MANY_PREFIX}/${manyName(i)}`, Body: '', ContentLength: 0 }),
-          );
-        }
-      }),
-    );
-  }
-  await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: MANY_DONE, Body: '', ContentLength: 0 }));
+  await makeManyObjects(await admin(), BUCKET);
 }
 
 // ------------------------------------------------------------------ streaming a client's output

@@ -8,9 +8,8 @@
  * server-side, ~1,600 objects/s here, against ~1,000/s for 64 parallel PutObjects); on another
  * endpoint (S3GW_S3_EXTERNAL=1) with parallel PutObjects of empty bodies.
  */
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { Readable } from 'node:stream';
 import { suite } from 'uvu';
+import { MANY, MANY_PREFIX, ensureManyObjects, manyName } from '../helpers/many-objects.js';
 import * as assert from 'uvu/assert';
 import { S_IFMT, S_IFREG } from '../../src/backend.js';
 import {
@@ -31,9 +30,6 @@ import {
 const PREFIX = runPrefix('large');
 const DIR = `/${BUCKET}/${PREFIX}`;
 
-const MANY = 100_000;
-const MANY_PREFIX = 's3gw-spec-fixtures/100k';
-const MANY_DONE = 's3gw-spec-fixtures/100k.complete';
 
 const test = suite('s3 backend: large files and directories');
 
@@ -66,74 +62,12 @@ test('200 MiB streams up and down with the same sha256', async () => {
   console.log(`    200 MiB: upload ${t1 - t0} ms, download ${t2 - t1} ms (32 KiB writes and reads)`);
 });
 
-/** A ustar header for an empty regular file. */
-function tarHeader(name: string): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 100, 'utf8');
-  h.write('0000644\0', 100);
-  h.write('0000000\0', 108);
-  h.write('0000000\0', 116);
-  h.write('00000000000\0', 124); // size 0
-  h.write('14000000000\0', 136); // mtime
-  h.fill(' ', 148, 156);
-  h.write('0', 156); // regular file
-  h.write('ustar\0', 257);
-  h.write('00', 263);
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
-  return h;
-}
-
-const manyName = (i: number) => `f${String(i).padStart(6, '0')}`;
-
 async function makeMany(): Promise<void> {
-  const c = await admin();
   const env = await s3env();
-  try {
-    await c.send(new HeadObjectCommand({ Bucket: BUCKET, Key: MANY_DONE }));
-    return; // made by an earlier run
-  } catch {
-    // not there yet
-  }
   const t0 = Date.now();
-  if (process.env.S3GW_S3_EXTERNAL !== '1') {
-    function* tar(): Generator<Buffer> {
-      let batch: Buffer[] = [];
-      for (let i = 0; i < MANY; i++) {
-        batch.push(tarHeader(`${MANY_PREFIX}/${manyName(i)}`));
-        if (batch.length === 512) {
-          yield Buffer.concat(batch);
-          batch = [];
-        }
-      }
-      if (batch.length) yield Buffer.concat(batch);
-      yield Buffer.alloc(1024); // end of archive
-    }
-    await c.send(
-      new PutObjectCommand({
-        Bucket: BUCKET,
-        Key: 's3gw-spec-fixtures/100k.tar',
-        Body: Readable.from(tar()),
-        ContentLength: 512 * MANY + 1024,
-        Metadata: { 'snowball-auto-extract': 'true' },
-      }),
-    );
-  } else {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < MANY) {
-          const i = next++;
-          await c.send(
-            new PutObjectCommand({ Bucket: BUCKET, Key: `${MANY_PREFIX}/${manyName(i)}`, Body: '', ContentLength: 0 }),
-          );
-        }
-      }),
-    );
+  if (await ensureManyObjects(await admin(), BUCKET)) {
+    console.log(`    made ${MANY} objects in ${Date.now() - t0} ms (${env.endpoint})`);
   }
-  await c.send(new PutObjectCommand({ Bucket: BUCKET, Key: MANY_DONE, Body: '', ContentLength: 0 }));
-  console.log(`    made ${MANY} objects in ${Date.now() - t0} ms (${env.endpoint})`);
 }
 
 test('a directory of 100,000 objects lists completely, in pages, in key order', async () => {
