@@ -200,13 +200,9 @@ export class Transport extends EventEmitter {
    * `sendPacket`: one allocation per packet, encrypted in place (ssh2's allocPacket).
    */
   allocPacket(payloadLength: number): Buffer {
-    const s = this.#seal;
-    const bs = s.blockSize;
-    const covered = (s.lengthAligned ? 5 : 1) + payloadLength;
-    let pad = bs - (covered % bs);
-    if (pad < 4) pad += bs;
+    const pad = this.#padLength(payloadLength);
     const packetLength = 1 + payloadLength + pad;
-    const buf = Buffer.allocUnsafe(4 + packetLength + s.macLength);
+    const buf = Buffer.allocUnsafe(4 + packetLength + this.#seal.macLength);
     buf.writeUInt32BE(packetLength, 0);
     buf[4] = pad;
     return buf;
@@ -283,7 +279,7 @@ export class Transport extends EventEmitter {
 
   #write(packet: Buffer, payloadLength: number): void {
     const s = this.#seal;
-    const expected = this.allocPacketSize(payloadLength);
+    const expected = 5 + payloadLength + this.#padLength(payloadLength) + s.macLength;
     if (packet.length !== expected) {
       // Allocated under keys that have since changed (a key exchange completed in between).
       const again = this.allocPacket(payloadLength);
@@ -315,13 +311,13 @@ export class Transport extends EventEmitter {
     }
   }
 
-  allocPacketSize(payloadLength: number): number {
+  /** RFC 4253 §6: at least 4 bytes of padding, aligning the packet to the current cipher's block. */
+  #padLength(payloadLength: number): number {
     const s = this.#seal;
     const bs = s.blockSize;
     const covered = (s.lengthAligned ? 5 : 1) + payloadLength;
-    let pad = bs - (covered % bs);
-    if (pad < 4) pad += bs;
-    return 4 + 1 + payloadLength + pad + s.macLength;
+    const pad = bs - (covered % bs);
+    return pad < 4 ? pad + bs : pad;
   }
 
   #fillPadding(buf: Buffer, at: number, n: number): void {
