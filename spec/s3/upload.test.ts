@@ -2,11 +2,13 @@
  * Streaming uploads against the real S3: exact bytes at every size boundary, SSE on every object,
  * the memory budget, sequential offsets, exclusive create, abort and failed parts leaving nothing.
  */
-import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, S3Client } from '@aws-sdk/client-s3';
+import type { WriteHandle } from '../../src/backend.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { silentLogger } from '../../src/log.js';
 import { createS3Backend } from '../../src/s3/backend.js';
+import type { S3BackendOptions } from '../../src/s3/options.js';
 import { SLAB_SIZE, slabsInUse } from '../../src/s3/slabs.js';
 import {
   BUCKET,
@@ -48,6 +50,8 @@ const sizes: Array<[string, number]> = [
   ['part-1', PART - 1],
   ['part', PART],
   ['part+1', PART + 1],
+  ['2 parts', 2 * PART],
+  ['2 parts + 1', 2 * PART + 1],
   ['3 parts + 17', 3 * PART + 17],
 ];
 
@@ -113,6 +117,51 @@ test('an upload holds at most its memory budget of slabs', async () => {
   assert.ok(peak * SLAB_SIZE > PART, `peak ${peak} slabs: the next part should fill while one uploads`);
   assert.is(slabsInUse(), before, 'every slab is released after commit');
   assert.is((await readAll(b, `${DIR}/budget`, 256 * 1024)).sha256, sha256Of(size, 9));
+});
+
+test('parts after the first stream to S3 while they fill; a short last part goes again at its length', async () => {
+  let h: WriteHandle | undefined;
+  const starts: Array<{ part: number; length: number; written: number }> = [];
+  const factory: NonNullable<S3BackendOptions['clientFactory']> = (config) => {
+    const c = new S3Client(config);
+    c.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'UploadPartCommand') {
+          const input = args.input as { PartNumber: number; ContentLength: number };
+          starts.push({ part: input.PartNumber, length: input.ContentLength, written: h!.bytesWritten });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 's3gwRecordParts' },
+    );
+    return c;
+  };
+  const b = await backend('least', { clientFactory: factory });
+  h = await b.openWrite(`${DIR}/live`, { exclusive: false });
+  const size = 3 * PART + 17;
+  const sum = await writePattern(h, size, 21);
+  await h.commit();
+  const first = (n: number) => starts.find((s) => s.part === n);
+  // Part 1 is buffered whole (the file might have been a single PutObject).
+  assert.is(first(1)?.length, PART);
+  assert.ok(first(1)!.written >= PART, `part 1 sent after it filled (${first(1)!.written})`);
+  // Parts 2 and 3 start with their first bytes, announcing a whole part.
+  for (const n of [2, 3]) {
+    const s = first(n);
+    assert.is(s?.length, PART, `part ${n} announced at the part size`);
+    assert.ok(s!.written < (n - 1) * PART + MiB, `part ${n} started at ${s!.written} bytes, before it filled`);
+    assert.is(starts.filter((x) => x.part === n).length, 1, `part ${n} sent once`);
+  }
+  // The last part started live too, was cut short, and went again with its real length.
+  assert.equal(
+    starts.filter((x) => x.part === 4).map((x) => x.length),
+    [PART, 17],
+  );
+  const head = await headAsAdmin(BUCKET, `${PREFIX}/live`);
+  assert.is(head.ContentLength, size);
+  assert.match(head.ETag ?? '', /-4"$/);
+  assert.is((await readAll(b, `${DIR}/live`, 256 * 1024)).sha256, sum);
+  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/live`), []);
 });
 
 test('a write at an unexpected offset is EINVAL and says why', async () => {

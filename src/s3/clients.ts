@@ -131,21 +131,24 @@ export class ClientPool {
 
   /**
    * Sends a command about `bucket` to the client of the bucket's region. On a wrong-region answer
-   * the region is discovered, cached and the command rebuilt and sent once more.
+   * the region is discovered, cached and the command rebuilt and sent once more. An aborted
+   * `abortSignal` cancels the request (the SDK rejects with an AbortError).
    */
   async send<I extends ServiceInputTypes, O extends ServiceOutputTypes>(
     bucket: string | undefined,
     make: () => S3Command<I, O>,
+    abortSignal?: AbortSignal,
   ): Promise<O> {
     if (this.closed) throw new BackendError('EIO', 'the S3 session is closed');
     const region = bucket === undefined ? this.opts.region : this.regionOf(bucket);
+    const options = abortSignal ? { abortSignal } : undefined;
     try {
-      return await this.client(region).send(make());
+      return await this.client(region).send(make(), options);
     } catch (err) {
-      if (bucket === undefined || !isWrongRegion(err, region)) throw err;
+      if (bucket === undefined || !isWrongRegion(err, region) || abortSignal?.aborted) throw err;
       const right = await this.discover(bucket, err);
       if (right === region) throw err;
-      return await this.client(right).send(make());
+      return await this.client(right).send(make(), options);
     }
   }
 

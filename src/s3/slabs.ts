@@ -76,6 +76,19 @@ export class PartBuffer {
     return out;
   }
 
+  /** Views of bytes [start, end) of the part (no copies); `end` at most `length`. */
+  range(start: number, end: number): Buffer[] {
+    const out: Buffer[] = [];
+    while (start < end) {
+      const slab = this.slabs[Math.floor(start / SLAB_SIZE)]!;
+      const at = start % SLAB_SIZE;
+      const n = Math.min(end - start, SLAB_SIZE - at);
+      out.push(n === SLAB_SIZE ? slab : slab.subarray(at, at + n));
+      start += n;
+    }
+    return out;
+  }
+
   /** A fresh stream of the bytes; a retry calls this again. */
   stream(): Readable {
     const views = this.views();

@@ -2,20 +2,31 @@
  * A streaming upload: WriteHandle over PutObject (small files) or a multipart upload.
  *
  * Memory. Every part has the same size (`partSize`, at least S3's 5 MiB minimum; stores such as
- * R2 also demand equal parts). At most one part is on the wire while the next one fills, and the
- * two together may hold at most `budget` bytes of slabs. With the defaults (5 MiB parts, 8 MiB
- * budget) the filling part may reach 3 MiB while its predecessor uploads; then write() stays
- * pending until S3 accepts the part in flight. That pending promise is the backpressure: the SFTP
- * or SCP layer does not read more from its channel, so the SSH window stays shut.
+ * R2 also demand equal parts). The bytes of a part are copied once into slabs and held until S3
+ * has accepted the part, so a failed part can be sent again. All held slabs of one upload (parts
+ * awaiting S3's answer plus the part filling) stay within `budget`; past it write() waits for the
+ * oldest part to land. That pending promise is the backpressure: the SFTP or SCP layer does not
+ * read more from its channel, so the SSH window stays shut.
+ *
+ * Streaming. The first part is buffered whole: a file that fits one part becomes a single
+ * PutObject. Once a multipart upload exists, each following part is sent *while it fills*: an
+ * UploadPart with Content-Length `partSize` starts with the part's first byte, and its body is
+ * fed views of the slabs as WRITEs arrive, so S3 takes the data at the client's pace instead of
+ * waiting for a full part and then sending it in a burst (the client stalled meanwhile). Whether
+ * a part is the last one is known only at close: a last part shorter than `partSize` cancels its
+ * live request (S3 discards a body cut short) and is sent again from the slabs with its real
+ * length. At most one part's bytes cross the wire twice per file.
  *
  * A part is sealed only when it is full *and* another byte arrives, so a file of exactly one part
  * is still a single PutObject and the last part of a multipart upload is never empty.
  *
- * Failure. A part that fails (after one retry for transient errors) poisons the handle: the
- * multipart upload is aborted at once, and the next write() or commit() rejects with EIO naming
- * the part. abort() aborts whatever was started, and waits for a part in flight first, because an
- * abort that races a part upload can leave that part behind.
+ * Failure. A live request that fails is not fatal by itself: the part is sent again from its
+ * slabs once complete (with retries for transient errors). A part that still fails poisons the
+ * handle: the multipart upload is aborted at once, and the next write() or commit() rejects with
+ * EIO naming the part. abort() cancels live requests, waits for parts in flight (an abort that
+ * races a part upload can leave that part behind) and aborts whatever was started.
  */
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -37,7 +48,7 @@ export interface UploadContext {
   secrets: readonly string[];
   sse: SseParams;
   partSize: number;
-  /** Bytes of slabs one upload may hold: the part in flight plus the part filling. */
+  /** Bytes of slabs one upload may hold: parts awaiting S3 plus the part filling. */
   budget: number;
   maxParts: number;
   /** Sets x-amz-meta-mtime on an existing object (used when the mtime changes after the upload began). */
@@ -48,17 +59,76 @@ type State = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';
 
 const RETRIES = 2;
 
+/**
+ * The body of a live UploadPart: views of a filling part's slabs, pushed as they are written and
+ * as fast as the HTTP request takes them, ending after `total` bytes.
+ */
+class LiveBody extends Readable {
+  private sent = 0;
+  private wanted = false;
+  private readonly part: PartBuffer;
+  private readonly total: number;
+
+  constructor(part: PartBuffer, total: number) {
+    // The views already exist in the slabs; the stream's own buffer only queues references.
+    super({ highWaterMark: SLAB_SIZE });
+    this.part = part;
+    this.total = total;
+  }
+
+  /** New bytes were appended to the part. */
+  feed(): void {
+    if (this.wanted) this.pushAvailable();
+  }
+
+  override _read(): void {
+    this.wanted = true;
+    this.pushAvailable();
+  }
+
+  private pushAvailable(): void {
+    const end = Math.min(this.part.length, this.total);
+    while (this.wanted && this.sent < end) {
+      const views = this.part.range(this.sent, end);
+      this.sent = end;
+      for (const v of views) {
+        if (!this.push(v)) this.wanted = false;
+      }
+    }
+    if (this.sent === this.total && !this.readableEnded) {
+      this.push(null);
+      this.wanted = false;
+    }
+  }
+}
+
+/** A part from sealing (or its live start) until S3 has it. */
+interface Part {
+  readonly number: number;
+  readonly buf: PartBuffer;
+  /** The live request, when the part started streaming while it filled. */
+  live?: {
+    body: LiveBody;
+    abort: AbortController;
+    /** Resolves with the ETag, or with the error; never rejects. */
+    result: Promise<{ etag: string | undefined } | { error: unknown }>;
+  };
+  /** Settles once the part is stored or the upload has failed; never rejects. */
+  done?: Promise<void>;
+}
+
 export class S3WriteHandle implements WriteHandle {
   private written = 0;
   private state: State = 'open';
   private failure: BackendError | undefined;
-  private fill = new PartBuffer();
+  /** The part filling; `fill.live` is set when it streams while filling. */
+  private fill: Part = { number: 1, buf: new PartBuffer() };
   private uploadId: string | undefined;
   private creating: Promise<void> | undefined;
-  private nextPart = 1;
+  private nextPart = 2;
   private readonly parts: CompletedPart[] = [];
-  private inflight: Promise<void> | undefined;
-  private inflightBytes = 0;
+  /** Sealed parts not yet stored, oldest first. */
+  private readonly sent: Part[] = [];
   /** Serialises write/commit: the protocols run one handle's requests in order, but be sure. */
   private queue: Promise<unknown> = Promise.resolve();
   private mtime: number | undefined;
@@ -140,37 +210,37 @@ export class S3WriteHandle implements WriteHandle {
     }
     let pos = 0;
     while (pos < data.length) {
-      if (this.fill.length === this.ctx.partSize) {
-        // A full part and more data behind it: it is not the last part, send it.
-        await this.sendFill(false);
+      if (this.fill.buf.length === this.ctx.partSize) {
+        // A full part and more data behind it: it is not the last part.
+        await this.seal(false);
         this.usable();
       }
-      if (this.fill.needsSlab) {
-        // Wait for the part in flight while taking another slab would pass the budget.
-        while (this.inflight && this.heldSlabs() + 1 > this.maxSlabs) {
-          await this.inflight;
+      if (this.fill.buf.needsSlab) {
+        // Wait for the oldest part to land while taking another slab would pass the budget.
+        while (this.sent.length > 0 && this.heldSlabs() + 1 > this.maxSlabs) {
+          await this.sent[0]!.done;
           this.usable();
         }
       }
-      pos += this.fill.append(data, pos, this.ctx.partSize - this.fill.length);
+      pos += this.fill.buf.append(data, pos, this.ctx.partSize - this.fill.buf.length);
+      this.fill.live?.body.feed();
     }
     this.written += data.length;
   }
 
   private heldSlabs(): number {
-    return Math.ceil(this.inflightBytes / SLAB_SIZE) + this.fill.slabs.length;
+    let n = this.fill.buf.slabs.length;
+    for (const p of this.sent) n += p.buf.slabs.length;
+    return n;
   }
 
   /**
-   * Starts the upload of the filled part; returns once it is on its way (not when it is done).
-   * A part that is not the last one means more data follows, which needs a part after it.
+   * Seals the filling part and sends it (or lets its live request finish); returns once it is on
+   * its way, not when it is stored. A part that is not the last one means more data follows: the
+   * next part starts streaming at once.
    */
-  private async sendFill(last: boolean): Promise<void> {
-    while (this.inflight) {
-      await this.inflight;
-      this.usable();
-    }
-    if (last ? this.nextPart > this.ctx.maxParts : this.nextPart >= this.ctx.maxParts) {
+  private async seal(last: boolean): Promise<void> {
+    if (!last && this.fill.number >= this.ctx.maxParts) {
       const err = new BackendError(
         'EINVAL',
         `${this.label}: file too large: S3 allows ${this.ctx.maxParts} parts and the part size is ` +
@@ -184,14 +254,22 @@ export class S3WriteHandle implements WriteHandle {
       this.usable(); // aborted while the upload was being created
     }
     const part = this.fill;
-    this.fill = new PartBuffer();
-    const number = this.nextPart++;
-    this.inflightBytes = part.slabs.length * SLAB_SIZE;
-    this.inflight = this.uploadPart(part, number).finally(() => {
-      part.release();
-      this.inflightBytes = 0;
-      this.inflight = undefined;
-    });
+    if (part.buf.length === 0) {
+      // Only a live part that never got a byte (a write that failed in between): nothing to send.
+      part.live?.abort.abort();
+      part.buf.release();
+    } else {
+      part.done = this.finish(part).finally(() => {
+        part.buf.release();
+        const i = this.sent.indexOf(part);
+        if (i >= 0) this.sent.splice(i, 1);
+      });
+      this.sent.push(part);
+    }
+    if (!last) {
+      this.fill = { number: this.nextPart++, buf: new PartBuffer() };
+      this.startLive(this.fill);
+    }
   }
 
   private createUpload(): Promise<void> {
@@ -220,27 +298,83 @@ export class S3WriteHandle implements WriteHandle {
     return this.creating;
   }
 
-  /** Uploads one part; never rejects: a failure is recorded and the upload aborted. */
-  private async uploadPart(part: PartBuffer, number: number): Promise<void> {
-    try {
-      const out = await this.withRetry(() =>
-        this.ctx.pool.send(this.bucket, () =>
-          new UploadPartCommand({
+  /** Starts the live request of a part that has just begun to fill. */
+  private startLive(part: Part): void {
+    const body = new LiveBody(part.buf, this.ctx.partSize);
+    const abort = new AbortController();
+    let made = false;
+    const result = this.ctx.pool
+      .send(
+        this.bucket,
+        () => {
+          // A live body cannot be replayed: a second attempt (wrong region) fails the live
+          // request, and the part goes again from its slabs.
+          if (made) throw new Error('live part body already consumed');
+          made = true;
+          return new UploadPartCommand({
             Bucket: this.bucket,
             Key: this.key,
             UploadId: this.uploadId,
-            PartNumber: number,
-            ContentLength: part.length,
-            Body: part.stream(),
-          }),
-        ),
+            PartNumber: part.number,
+            ContentLength: this.ctx.partSize,
+            Body: body,
+          });
+        },
+        abort.signal,
+      )
+      .then(
+        (out) => ({ etag: out.ETag }),
+        (error: unknown) => {
+          body.destroy();
+          return { error };
+        },
       );
+    part.live = { body, abort, result };
+  }
+
+  /** Gets a sealed part stored; never rejects: a failure is recorded and the upload aborted. */
+  private async finish(part: Part): Promise<void> {
+    try {
+      let etag: string | undefined;
+      const live = part.live;
+      let retry = true;
+      if (live && part.buf.length === this.ctx.partSize) {
+        const r = await live.result;
+        if ('etag' in r) {
+          etag = r.etag;
+          retry = false;
+        } else if (this.state === 'aborted' || this.state === 'failed') {
+          return; // cut short by abort(); nothing to report
+        } else if (!isTransient(r.error)) {
+          throw r.error;
+        }
+      } else if (live) {
+        // A last part shorter than announced: cut its request short, send the real length.
+        live.abort.abort();
+        await live.result;
+      }
+      if (retry) {
+        if (this.state === 'aborted' || this.state === 'failed') return;
+        const out = await this.withRetry(() =>
+          this.ctx.pool.send(this.bucket, () =>
+            new UploadPartCommand({
+              Bucket: this.bucket,
+              Key: this.key,
+              UploadId: this.uploadId,
+              PartNumber: part.number,
+              ContentLength: part.buf.length,
+              Body: part.buf.stream(),
+            }),
+          ),
+        );
+        etag = out.ETag;
+      }
       if (this.state === 'aborted' || this.state === 'failed') return;
-      this.parts.push({ PartNumber: number, ETag: out.ETag });
+      this.parts.push({ PartNumber: part.number, ETag: etag });
     } catch (err) {
       const e = toBackendError(err, `upload ${this.label}`, this.ctx.secrets);
       this.fail(
-        new BackendError(e.code === 'EACCES' ? 'EACCES' : 'EIO', `${e.message} (part ${number} failed; the upload was aborted)`, {
+        new BackendError(e.code === 'EACCES' ? 'EACCES' : 'EIO', `${e.message} (part ${part.number} failed; the upload was aborted)`, {
           cause: err,
         }),
       );
@@ -271,6 +405,11 @@ export class S3WriteHandle implements WriteHandle {
     this.abortPromise ??= this.cleanup();
   }
 
+  /** Waits until every sealed part is stored or given up. */
+  private async drain(): Promise<void> {
+    while (this.sent.length > 0) await this.sent[0]!.done;
+  }
+
   // ---- commit and abort ----------------------------------------------------------------------
 
   private async doCommit(): Promise<void> {
@@ -281,8 +420,8 @@ export class S3WriteHandle implements WriteHandle {
       if (!this.uploadId && !this.creating) {
         await this.putWhole();
       } else {
-        await this.sendFill(true); // the last part, never empty (see the module comment)
-        while (this.inflight) await this.inflight;
+        await this.seal(true); // the last part, never empty (see the module comment)
+        await this.drain();
         if (this.failure) throw this.failure;
         await this.complete();
       }
@@ -293,7 +432,7 @@ export class S3WriteHandle implements WriteHandle {
       await this.abortPromise;
       throw this.failure ?? e;
     } finally {
-      this.fill.release();
+      this.fill.buf.release();
     }
     if (this.uploadId && this.mtime !== undefined && this.mtime !== this.mtimeAtCreate) {
       // The mtime came after CreateMultipartUpload (FSETSTAT before CLOSE): store it now. The
@@ -310,7 +449,7 @@ export class S3WriteHandle implements WriteHandle {
   }
 
   private async putWhole(): Promise<void> {
-    const fill = this.fill;
+    const fill = this.fill.buf;
     const send = (ifNoneMatch: boolean) =>
       this.withRetry(() =>
         this.ctx.pool.send(this.bucket, () =>
@@ -370,9 +509,16 @@ export class S3WriteHandle implements WriteHandle {
 
   private async cleanup(): Promise<void> {
     if (this.creating) await this.creating.catch(() => {});
-    // Let a part in flight land first: an abort that overtakes it can leave the part stored.
-    while (this.inflight) await this.inflight;
-    this.fill.release();
+    // A live request of the filling part is cut short (S3 keeps nothing of a short body); sealed
+    // parts land first: an abort that overtakes a part upload can leave the part stored.
+    const live = this.fill.live;
+    if (live) {
+      live.abort.abort();
+      await live.result;
+    }
+    for (const p of this.sent) p.live?.abort.abort();
+    await this.drain();
+    this.fill.buf.release();
     const uploadId = this.uploadId;
     if (!uploadId) return;
     this.uploadId = undefined;
