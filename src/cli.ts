@@ -4,6 +4,7 @@ import { ConfigError, helpText, loadConfig } from './config.js';
 import { loadOrCreateHostKeys, HostKeyError } from './transport/host-keys.js';
 import { createLogger } from './log.js';
 import { createGateway } from './gateway.js';
+import { respawnWithFlags } from './node-flags.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,6 +30,7 @@ function main(): void {
     process.stdout.write(`s3gw ${version()}\n`);
     return;
   }
+  if (respawnWithFlags()) return;
   const config = parsed.config;
   const log = createLogger(config.logLevel);
   let hostKeys;

@@ -26,6 +26,7 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { NODE_FLAGS } from '../../src/node-flags.js';
 import { killTree, track } from './children.js';
 import { readStat } from './proc.js';
 import { freePort, sleep } from './sshd.js';
@@ -316,6 +317,8 @@ export class Gateway {
   static async start(o: GatewayOptions): Promise<Gateway> {
     const port = await freePort();
     const args = [
+      // The flags the CLI would otherwise re-run node with: the measured process is the server.
+      ...NODE_FLAGS,
       ...(o.execArgv ?? []),
       CLI,
       '--listen', `127.0.0.1:${port}`,
