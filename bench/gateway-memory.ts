@@ -53,7 +53,7 @@ const TARGET_UPLOAD_MIB = 8;
 function usage(): string {
   return `usage: node dist/bench/gateway-memory.js [options]
   --idle N            idle sessions held at once (default 100; 20 with --quick)
-  --uploads N         concurrent uploads (default 20; 5 with --quick)
+  --uploads N         concurrent uploads (default 20; 5 with --quick; 0 skips the upload step)
   --upload-size SIZE  bytes per upload (default 200M; 64M with --quick)
   --rounds N          repeat everything with a fresh gateway N times (default 1)
   --sample-ms MS      RSS sampling interval (default 100)
@@ -89,7 +89,7 @@ const ROUNDS = Number(opt.rounds);
 const SAMPLE_MS = Number(opt['sample-ms']);
 const SETTLE_MS = Number(opt['settle-ms']);
 const CIPHER = opt.cipher!;
-if (!(IDLE >= 2) || !(UPLOADS >= 1) || !(UPLOAD_SIZE > 0) || !(ROUNDS >= 1) || !(SAMPLE_MS >= 10) || !(SETTLE_MS >= 500)) {
+if (!(IDLE >= 2) || !(Number.isInteger(UPLOADS) && UPLOADS >= 0) || !(UPLOAD_SIZE > 0) || !(ROUNDS >= 1) || !(SAMPLE_MS >= 10) || !(SETTLE_MS >= 500)) {
   throw new Error(usage());
 }
 const UPLOAD_TIMEOUT_MS = 180_000 + ((UPLOADS * UPLOAD_SIZE) / 5e6) * 1000;
@@ -207,17 +207,18 @@ interface RoundResult {
   idleN: Step;
   idlePeak: number;
   afterIdle: Step;
-  uploadPeak: number;
-  afterUploads: Step;
+  /** Undefined with --uploads 0 (so are the other upload figures). */
+  uploadPeak?: number;
+  afterUploads?: Step;
   /** RSS per idle session: (N sessions settled − 1 session after GC) / (N − 1). */
   perIdleKiB: number;
   /** The same after forced GCs, and as heap + external memory. */
   perIdleGcKiB: number;
   perIdleHeapKiB: number;
   /** Peak RSS during the uploads over the RSS before them (after GC), per upload. */
-  perUploadMiB: number;
-  uploadWallSec: number;
-  uploadMBps: number;
+  perUploadMiB?: number;
+  uploadWallSec?: number;
+  uploadMBps?: number;
   points: RssPoint[];
 }
 
@@ -292,36 +293,7 @@ async function round(w: World, n: number): Promise<RoundResult> {
   await gw.waitClosed(closedBefore + IDLE);
   const afterIdle = await step(gw, s, 'after closing them');
 
-  // Concurrent uploads: each an OpenSSH sftp put of the same tmpfs file to a key of its own.
-  s.phase = 'uploads';
-  const target = { port: gw.port, user: w.store.accessKeyId, password: w.store.secretAccessKey };
-  const keys = Array.from({ length: UPLOADS }, (_, i) => `mem-r${n}-${i}`);
-  const closedBeforeUploads = gw.closed;
-  const t0 = performance.now();
-  const runs: ClientResult[] = await Promise.all(
-    keys.map((key, i) => {
-      const batch = path.join(w.dir, `batch-${i}`);
-      writeFileSync(batch, `put ${w.source} /${w.bucket}/${key}\n`);
-      return runClient(sftpArgv(target, batch, CIPHER, 'hmac-sha2-256-etm@openssh.com'), sftpEnv(w.askpass, target.password), UPLOAD_TIMEOUT_MS);
-    }),
-  );
-  const uploadWallSec = (performance.now() - t0) / 1000;
-  await gw.waitClosed(closedBeforeUploads + UPLOADS);
-  const uploadPeak = s.peak('uploads');
-  s.phase = 'after-uploads';
-  for (const [i, r] of runs.entries()) {
-    if (r.exit !== 0) throw new Error(`upload ${i + 1}: sftp exited with ${r.exit}: ${r.stderr.trim().slice(0, 1000)}`);
-  }
-  const uploadMBps = (UPLOADS * UPLOAD_SIZE) / uploadWallSec / 1e6;
-  log(`  ${UPLOADS} concurrent uploads of ${fmtSize(UPLOAD_SIZE)}: peak RSS ${uploadPeak.toFixed(1)} MiB, ${uploadMBps.toFixed(0)} MB/s in all`);
-  const afterUploads = await step(gw, s, 'after the uploads');
-  for (const key of keys) {
-    const size = await objectSize(w.s3, w.bucket, key);
-    if (size !== UPLOAD_SIZE) throw new Error(`upload ${key}: INCOMPLETE TRANSFER: the object holds ${size ?? 'nothing'} of ${UPLOAD_SIZE} bytes`);
-  }
-  const h = await objectSha256(w.s3, w.bucket, keys[0]!);
-  if (h.sha256 !== w.sourceSha) throw new Error(`upload ${keys[0]}: CORRUPT TRANSFER: sha256 ${h.sha256}, source ${w.sourceSha}`);
-  await deleteKeys(w.s3, w.bucket, keys);
+  const up = UPLOADS > 0 ? await uploads(w, gw, s, n) : undefined;
 
   s.stop();
   w.sampler = undefined;
@@ -336,17 +308,61 @@ async function round(w: World, n: number): Promise<RoundResult> {
     idleN,
     idlePeak,
     afterIdle,
-    uploadPeak,
-    afterUploads,
     // From the state just before the other sessions opened (idle1 after its GC) to N sessions settled.
     perIdleKiB: per(idleN.rss, idle1.gcRss),
     perIdleGcKiB: per(idleN.gcRss, idle1.gcRss),
     perIdleHeapKiB: per(idleN.heapUsed + idleN.external, idle1.heapUsed + idle1.external),
-    perUploadMiB: (uploadPeak - afterIdle.gcRss) / UPLOADS,
-    uploadWallSec,
-    uploadMBps,
+    ...(up
+      ? {
+          uploadPeak: up.peak,
+          afterUploads: up.after,
+          perUploadMiB: (up.peak - afterIdle.gcRss) / UPLOADS,
+          uploadWallSec: up.wallSec,
+          uploadMBps: up.mbps,
+        }
+      : {}),
     points: s.points,
   };
+}
+
+/** The upload step: UPLOADS OpenSSH sftp puts at once, each checked afterwards. */
+async function uploads(
+  w: World,
+  gw: Gateway,
+  s: Sampler,
+  n: number,
+): Promise<{ peak: number; after: Step; wallSec: number; mbps: number }> {
+  // Concurrent uploads: each an OpenSSH sftp put of the same tmpfs file to a key of its own.
+  s.phase = 'uploads';
+  const target = { port: gw.port, user: w.store.accessKeyId, password: w.store.secretAccessKey };
+  const keys = Array.from({ length: UPLOADS }, (_, i) => `mem-r${n}-${i}`);
+  const closedBeforeUploads = gw.closed;
+  const t0 = performance.now();
+  const runs: ClientResult[] = await Promise.all(
+    keys.map((key, i) => {
+      const batch = path.join(w.dir, `batch-${i}`);
+      writeFileSync(batch, `put ${w.source} /${w.bucket}/${key}\n`);
+      return runClient(sftpArgv(target, batch, CIPHER, 'hmac-sha2-256-etm@openssh.com'), sftpEnv(w.askpass, target.password), UPLOAD_TIMEOUT_MS);
+    }),
+  );
+  const wallSec = (performance.now() - t0) / 1000;
+  await gw.waitClosed(closedBeforeUploads + UPLOADS);
+  const peak = s.peak('uploads');
+  s.phase = 'after-uploads';
+  for (const [i, r] of runs.entries()) {
+    if (r.exit !== 0) throw new Error(`upload ${i + 1}: sftp exited with ${r.exit}: ${r.stderr.trim().slice(0, 1000)}`);
+  }
+  const mbps = (UPLOADS * UPLOAD_SIZE) / wallSec / 1e6;
+  log(`  ${UPLOADS} concurrent uploads of ${fmtSize(UPLOAD_SIZE)}: peak RSS ${peak.toFixed(1)} MiB, ${mbps.toFixed(0)} MB/s in all`);
+  const after = await step(gw, s, 'after the uploads');
+  for (const key of keys) {
+    const size = await objectSize(w.s3, w.bucket, key);
+    if (size !== UPLOAD_SIZE) throw new Error(`upload ${key}: INCOMPLETE TRANSFER: the object holds ${size ?? 'nothing'} of ${UPLOAD_SIZE} bytes`);
+  }
+  const h = await objectSha256(w.s3, w.bucket, keys[0]!);
+  if (h.sha256 !== w.sourceSha) throw new Error(`upload ${keys[0]}: CORRUPT TRANSFER: sha256 ${h.sha256}, source ${w.sourceSha}`);
+  await deleteKeys(w.s3, w.bucket, keys);
+  return { peak, after, wallSec, mbps };
 }
 
 // ------------------------------------------------------------------ report
@@ -355,7 +371,12 @@ function report(rs: RoundResult[]): string {
   const col = (f: (r: RoundResult) => number, d = 1) => cell(rs.map(f), d);
   const ok = (v: number, max: number) => (v <= max ? '✓' : '✗');
   const perIdle = median(rs.map((r) => r.perIdleKiB));
-  const perUpload = median(rs.map((r) => r.perUploadMiB));
+  // Every round has the upload figures, or none does (--uploads 0).
+  const withUploads = UPLOADS > 0;
+  const up =
+    <T>(f: (r: RoundResult) => T | undefined) =>
+    (r: RoundResult): T =>
+      f(r)!;
   const row = (label: string, f: (r: RoundResult) => Step, peak?: (r: RoundResult) => number) =>
     `| ${label} | ${col((r) => f(r).rss)} | ${peak ? col(peak) : ''} | ${col((r) => f(r).gcRss)} | ${col((r) => f(r).heapUsed)} | ${col((r) => f(r).external)} |`;
   return [
@@ -365,8 +386,10 @@ function report(rs: RoundResult[]): string {
       `of a ${SETTLE_MS / 1000} s wait after each step; then SIGUSR2 makes the gateway run full GCs and report its heap. ` +
       `${rs.length} round(s), a fresh gateway each; medians, ±: half the min–max range.`,
     `Idle sessions: paramiko (one Python process, its default cipher), password login, sftp subsystem, REALPATH, then idle. ` +
-      `Uploads: ${UPLOADS} OpenSSH \`sftp -b\` clients at once, each \`put\` of the same ${fmtSize(UPLOAD_SIZE)} tmpfs file, ${CIPHER}, ` +
-      `${median(rs.map((r) => r.uploadMBps)).toFixed(0)} MB/s in all; every object's size checked, one by sha256.`,
+      (withUploads
+        ? `Uploads: ${UPLOADS} OpenSSH \`sftp -b\` clients at once, each \`put\` of the same ${fmtSize(UPLOAD_SIZE)} tmpfs file, ${CIPHER}, ` +
+          `${median(rs.map(up((r) => r.uploadMBps))).toFixed(0)} MB/s in all; every object's size checked, one by sha256.`
+        : 'No uploads (--uploads 0).'),
     '',
     '| state | RSS MiB | peak RSS MiB | RSS after full GC | heap used after GC | external after GC |',
     '|---|---|---|---|---|---|',
@@ -374,8 +397,12 @@ function report(rs: RoundResult[]): string {
     row('1 idle session', (r) => r.idle1),
     row(`${IDLE} idle sessions`, (r) => r.idleN, (r) => r.idlePeak),
     row('after closing them', (r) => r.afterIdle),
-    `| during ${UPLOADS} concurrent uploads of ${fmtSize(UPLOAD_SIZE)} | | ${col((r) => r.uploadPeak)} | | | |`,
-    row('after the uploads', (r) => r.afterUploads),
+    ...(withUploads
+      ? [
+          `| during ${UPLOADS} concurrent uploads of ${fmtSize(UPLOAD_SIZE)} | | ${col(up((r) => r.uploadPeak))} | | | |`,
+          row('after the uploads', up((r) => r.afterUploads)),
+        ]
+      : []),
     '',
     '| figure | value | target |',
     '|---|---|---|',
@@ -383,8 +410,12 @@ function report(rs: RoundResult[]): string {
     `| the same after full GCs | ${col((r) => r.perIdleGcKiB, 0)} KiB | |`,
     `| heap + external per idle session after full GCs | ${col((r) => r.perIdleHeapKiB, 0)} KiB | |`,
     `| the first session over none (one-time costs included) | ${col((r) => (r.idle1.rss - r.start.gcRss) * 1024, 0)} KiB | |`,
-    `| RSS per active upload: (peak during the uploads − RSS before them after GC) / ${UPLOADS} | ${col((r) => r.perUploadMiB, 2)} MiB | ≤ ${TARGET_UPLOAD_MIB} MiB ${ok(perUpload, TARGET_UPLOAD_MIB)} |`,
-    `| RSS left after the uploads, after full GCs, over before them | ${col((r) => r.afterUploads.gcRss - r.afterIdle.gcRss, 1)} MiB | |`,
+    ...(withUploads
+      ? [
+          `| RSS per active upload: (peak during the uploads − RSS before them after GC) / ${UPLOADS} | ${col(up((r) => r.perUploadMiB), 2)} MiB | ≤ ${TARGET_UPLOAD_MIB} MiB ${ok(median(rs.map(up((r) => r.perUploadMiB))), TARGET_UPLOAD_MIB)} |`,
+          `| RSS left after the uploads, after full GCs, over before them | ${col((r) => r.afterUploads!.gcRss - r.afterIdle.gcRss, 1)} MiB | |`,
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -408,8 +439,10 @@ async function main(): Promise<void> {
     askpass: makeAskpass(dir),
   };
   try {
-    log(`bench: writing ${fmtSize(UPLOAD_SIZE)} of random bytes to ${w.source}`);
-    w.sourceSha = makeRandomFile(w.source, UPLOAD_SIZE);
+    if (UPLOADS > 0) {
+      log(`bench: writing ${fmtSize(UPLOAD_SIZE)} of random bytes to ${w.source}`);
+      w.sourceSha = makeRandomFile(w.source, UPLOAD_SIZE);
+    }
     w.bucket = await createBenchBucket(s3, 's3gw-bench-mem');
     log(`bench: bucket ${w.bucket} at ${store.endpoint}`);
     const results: RoundResult[] = [];
