@@ -60,22 +60,33 @@ type S3Command<I extends ServiceInputTypes, O extends ServiceOutputTypes> = $Com
   ServiceOutputTypes
 >;
 
+/**
+ * Everything here is made on first use: a session that never reaches S3 (most idle ones) holds
+ * no client, no socket pool and no cache.
+ */
 export class ClientPool {
-  private readonly clients = new Map<string, S3Client>();
-  private readonly bucketRegions = new Map<string, string>();
-  private readonly inflightDiscovery = new Map<string, Promise<string>>();
-  private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
+  private clients: Map<string, S3Client> | undefined;
+  private bucketRegions: Map<string, string> | undefined;
+  private inflightDiscovery: Map<string, Promise<string>> | undefined;
+  private agents: { http: http.Agent; https: https.Agent } | undefined;
   private closed = false;
 
   private readonly opts: ClientOptions;
 
   constructor(opts: ClientOptions) {
     this.opts = opts;
-    // One socket pool per user, shared by that user's region clients. keepAlive matters: a part or
-    // a ranged GET per request would otherwise pay a TCP (and TLS) handshake each time.
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64, scheduling: 'lifo' });
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, scheduling: 'lifo' });
+  }
+
+  /**
+   * One socket pool per user, shared by that user's region clients (never by another user's).
+   * keepAlive matters: a part or a ranged GET per request would otherwise pay a TCP (and TLS)
+   * handshake each time.
+   */
+  private socketPools(): { http: http.Agent; https: https.Agent } {
+    return (this.agents ??= {
+      http: new http.Agent({ keepAlive: true, maxSockets: 64, scheduling: 'lifo' }),
+      https: new https.Agent({ keepAlive: true, maxSockets: 64, scheduling: 'lifo' }),
+    });
   }
 
   get defaultRegion(): string {
@@ -84,9 +95,11 @@ export class ClientPool {
 
   /** The client for a region, made on first use (an idle session holds none). */
   client(region: string = this.opts.region): S3Client {
-    let c = this.clients.get(region);
+    const clients = (this.clients ??= new Map());
+    let c = clients.get(region);
     if (!c) {
       const o = this.opts;
+      const agents = this.socketPools();
       const config: S3ClientConfig = {
         region,
         credentials: { ...o.credentials },
@@ -94,8 +107,8 @@ export class ClientPool {
         requestChecksumCalculation: o.checksums,
         responseChecksumValidation: o.checksums,
         requestHandler: {
-          httpAgent: this.httpAgent,
-          httpsAgent: this.httpsAgent,
+          httpAgent: agents.http,
+          httpsAgent: agents.https,
           connectionTimeout: 10_000,
           // Idle socket timeout. A paused download stream idles longer than this; the read handle
           // reopens at its position when that happens.
@@ -105,28 +118,29 @@ export class ClientPool {
         ...(o.endpoint ? { endpoint: o.endpoint } : {}),
       };
       c = o.clientFactory ? o.clientFactory(config) : new S3Client(config);
-      this.clients.set(region, c);
+      clients.set(region, c);
       if (o.log.debugEnabled) o.log.debug('s3 client created', { region });
     }
     return c;
   }
 
   regionOf(bucket: string): string {
-    return this.bucketRegions.get(bucket) ?? this.opts.region;
+    return this.bucketRegions?.get(bucket) ?? this.opts.region;
   }
 
   /** Remembers a bucket's region (from ListBuckets or a discovery). */
   learnRegion(bucket: string, region: string): void {
-    if (this.bucketRegions.size >= MAX_CACHED_BUCKETS && !this.bucketRegions.has(bucket)) {
-      const oldest = this.bucketRegions.keys().next().value;
-      if (oldest !== undefined) this.bucketRegions.delete(oldest);
+    const regions = (this.bucketRegions ??= new Map());
+    if (regions.size >= MAX_CACHED_BUCKETS && !regions.has(bucket)) {
+      const oldest = regions.keys().next().value;
+      if (oldest !== undefined) regions.delete(oldest);
     }
-    this.bucketRegions.set(bucket, region);
+    regions.set(bucket, region);
   }
 
   /** Regions cached so far, for tests and debugging. */
   cachedRegion(bucket: string): string | undefined {
-    return this.bucketRegions.get(bucket);
+    return this.bucketRegions?.get(bucket);
   }
 
   /**
@@ -159,10 +173,11 @@ export class ClientPool {
       this.opts.log.info('bucket region discovered', { bucket: escapePeer(bucket), region: escapePeer(hinted) });
       return Promise.resolve(hinted);
     }
-    let p = this.inflightDiscovery.get(bucket);
+    const inflight = (this.inflightDiscovery ??= new Map());
+    let p = inflight.get(bucket);
     if (!p) {
-      p = this.askRegion(bucket).finally(() => this.inflightDiscovery.delete(bucket));
-      this.inflightDiscovery.set(bucket, p);
+      p = this.askRegion(bucket).finally(() => inflight.delete(bucket));
+      inflight.set(bucket, p);
     }
     return p;
   }
@@ -196,10 +211,11 @@ export class ClientPool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const c of this.clients.values()) c.destroy();
-    this.clients.clear();
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    for (const c of this.clients?.values() ?? []) c.destroy();
+    this.clients = undefined;
+    this.agents?.http.destroy();
+    this.agents?.https.destroy();
+    this.agents = undefined;
   }
 }
 
