@@ -38,6 +38,9 @@ const MAX_SIGNATURE = 16 * 1024;
 /** A secret per process for the per-user delay, so it cannot be predicted from outside. */
 const delaySecret = randomBytes(32);
 
+/** RFC 4252 §5.1: USERAUTH_REQUEST after success is ignored. Shared, so it holds no Userauth. */
+function ignoreRequest(): void {}
+
 /**
  * How long a failed attempt for `username` must take at least, OpenSSH style (auth2.c
  * ensure_minimum_time_since): a base plus a per-user amount derived from a secret, doubled
@@ -69,6 +72,7 @@ export class Userauth<P> {
   #awaitingInfo = false;
   #done = false;
   #grace: NodeJS.Timeout;
+  readonly #onClose = () => clearTimeout(this.#grace);
 
   constructor(
     transport: Transport,
@@ -84,7 +88,7 @@ export class Userauth<P> {
       transport.disconnect(DISCONNECT.BY_APPLICATION, 'login grace time exceeded');
     }, config.loginGraceMs);
     this.#grace.unref();
-    transport.on('close', () => clearTimeout(this.#grace));
+    transport.on('close', this.#onClose);
 
     transport.setHandler(MSG.SERVICE_REQUEST, (p) => this.#onServiceRequest(p));
     transport.setHandler(MSG.USERAUTH_REQUEST, (p) => this.#onRequest(p));
@@ -288,16 +292,24 @@ export class Userauth<P> {
     this.#t.disconnect(DISCONNECT.BY_APPLICATION, 'authentication service unavailable');
   }
 
+  /**
+   * Hands the connection to the next layer. Afterwards the transport holds nothing of this
+   * object (no handler, no listener), so the configuration, the authenticator's context and
+   * this state are freed for the rest of the session.
+   */
   #succeed(principal: P, username: string, method: AuthMethod): void {
     this.#done = true;
+    const t = this.#t;
     clearTimeout(this.#grace);
+    t.off('close', this.#onClose);
     this.#c.log.info('login', { user: escapePeer(username), method });
-    for (let type = 51; type <= 79; type++) this.#t.setHandler(type, undefined);
-    this.#t.setHandler(MSG.SERVICE_REQUEST, undefined);
-    for (let type = 80; type <= 127; type++) this.#t.setHandler(type, undefined);
-    this.#t.send(Buffer.of(MSG.USERAUTH_SUCCESS));
+    t.setHandler(MSG.USERAUTH_REQUEST, ignoreRequest);
+    for (let type = 51; type <= 79; type++) t.setHandler(type, undefined);
+    t.setHandler(MSG.SERVICE_REQUEST, undefined);
+    for (let type = 80; type <= 127; type++) t.setHandler(type, undefined);
+    t.send(Buffer.of(MSG.USERAUTH_SUCCESS));
     this.#onSuccess(principal, username, method);
-    this.#t.resumeInput();
+    t.resumeInput();
   }
 
   /**
