@@ -27,6 +27,23 @@ export interface ConnectionConfig extends ChannelLimits {
 
 const MAX_REQUEST_NAME = 256;
 const MAX_COMMAND_BYTES = 64 * 1024;
+/** The messages of RFC 4254 this layer takes from the transport. */
+const CONNECTION_MESSAGES = [
+  MSG.GLOBAL_REQUEST,
+  MSG.REQUEST_SUCCESS,
+  MSG.REQUEST_FAILURE,
+  MSG.CHANNEL_OPEN,
+  MSG.CHANNEL_OPEN_CONFIRMATION,
+  MSG.CHANNEL_OPEN_FAILURE,
+  MSG.CHANNEL_WINDOW_ADJUST,
+  MSG.CHANNEL_DATA,
+  MSG.CHANNEL_EXTENDED_DATA,
+  MSG.CHANNEL_EOF,
+  MSG.CHANNEL_CLOSE,
+  MSG.CHANNEL_REQUEST,
+  MSG.CHANNEL_SUCCESS,
+  MSG.CHANNEL_FAILURE,
+] as const;
 
 /**
  * The connection protocol (RFC 4254) after authentication: the channel table, channel
@@ -37,64 +54,24 @@ export class Connection {
   readonly #c: ConnectionConfig;
   readonly #channels = new Map<number, Channel>();
   #nextId = 0;
+  /** Shared by this connection's channels rather than made per channel. */
+  readonly #onGone = (gone: Channel) => {
+    if (this.#channels.get(gone.localId) === gone) this.#channels.delete(gone.localId);
+  };
+  readonly #onChannelError: (this: Channel, err: Error) => void;
 
   constructor(transport: Transport, config: ConnectionConfig) {
     this.#t = transport;
     this.#c = config;
-    const on = (type: number, fn: (p: Buffer) => void) => transport.setHandler(type, fn);
-    on(MSG.GLOBAL_REQUEST, (p) => this.#onGlobalRequest(p));
-    // We never send global requests, so replies are unsolicited: dropped, never queued
-    // (cf. Go CVE-2026-39830).
-    on(MSG.REQUEST_SUCCESS, () => {});
-    on(MSG.REQUEST_FAILURE, () => {});
-    on(MSG.CHANNEL_OPEN, (p) => this.#onOpen(p));
-    on(MSG.CHANNEL_WINDOW_ADJUST, (p) => {
-      const r = new SshReader(p, 1);
-      const ch = this.#channel(r.u32());
-      const n = r.u32();
-      r.assertEnd('CHANNEL_WINDOW_ADJUST');
-      ch.onWindowAdjust(n);
-    });
-    on(MSG.CHANNEL_DATA, (p) => {
-      // RFC 4254 §5.2: uint32 recipient channel, string data. Parsed by hand: this is the
-      // hot path, and the data stays a view of the packet.
-      if (p.length < 9) throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'truncated CHANNEL_DATA');
-      const ch = this.#channel(p.readUInt32BE(1));
-      const len = p.readUInt32BE(5);
-      if (len !== p.length - 9) throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'CHANNEL_DATA length mismatch');
-      ch.onData(p.subarray(9));
-    });
-    on(MSG.CHANNEL_EXTENDED_DATA, (p) => {
-      const r = new SshReader(p, 1);
-      const ch = this.#channel(r.u32());
-      r.u32(); // data type code
-      const data = r.bytes(Infinity, 'extended data');
-      r.assertEnd('CHANNEL_EXTENDED_DATA');
-      ch.onExtendedData(data.length);
-    });
-    on(MSG.CHANNEL_EOF, (p) => {
-      const r = new SshReader(p, 1);
-      const ch = this.#channel(r.u32());
-      r.assertEnd('CHANNEL_EOF');
-      ch.onEof();
-    });
-    on(MSG.CHANNEL_CLOSE, (p) => {
-      const r = new SshReader(p, 1);
-      const ch = this.#channel(r.u32());
-      r.assertEnd('CHANNEL_CLOSE');
-      ch.onClose();
-    });
-    on(MSG.CHANNEL_REQUEST, (p) => this.#onChannelRequest(p));
-    // We send no channel requests that want a reply, so these are unsolicited: dropped.
-    on(MSG.CHANNEL_SUCCESS, (p) => void this.#channel(new SshReader(p, 1).u32()));
-    on(MSG.CHANNEL_FAILURE, (p) => void this.#channel(new SshReader(p, 1).u32()));
-    on(MSG.CHANNEL_OPEN_CONFIRMATION, () => {
-      throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'unexpected CHANNEL_OPEN_CONFIRMATION');
-    });
-    on(MSG.CHANNEL_OPEN_FAILURE, () => {
-      throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'unexpected CHANNEL_OPEN_FAILURE');
-    });
-
+    const log = config.log;
+    // An EventEmitter calls a listener with the emitter as `this`: the channel.
+    this.#onChannelError = function (err) {
+      log.debug('channel error', { channel: this.localId, err: err.message });
+    };
+    // One handler for every message of this layer: a closure per message number cost each
+    // session a dozen closures for the life of the connection.
+    const dispatch = (p: Buffer) => this.#onMessage(p);
+    for (const type of CONNECTION_MESSAGES) transport.setHandler(type, dispatch);
     transport.on('drain', () => {
       for (const ch of this.#channels.values()) if (transport.writable) ch.resumeWrite();
     });
@@ -103,6 +80,67 @@ export class Connection {
       this.#channels.clear();
       config.handlers.close?.();
     });
+  }
+
+  #onMessage(p: Buffer): void {
+    switch (p[0]) {
+      case MSG.CHANNEL_DATA: {
+        // RFC 4254 §5.2: uint32 recipient channel, string data. Parsed by hand: this is the
+        // hot path, and the data stays a view of the packet.
+        if (p.length < 9) throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'truncated CHANNEL_DATA');
+        const ch = this.#channel(p.readUInt32BE(1));
+        const len = p.readUInt32BE(5);
+        if (len !== p.length - 9) throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'CHANNEL_DATA length mismatch');
+        return ch.onData(p.subarray(9));
+      }
+      case MSG.CHANNEL_WINDOW_ADJUST: {
+        const r = new SshReader(p, 1);
+        const ch = this.#channel(r.u32());
+        const n = r.u32();
+        r.assertEnd('CHANNEL_WINDOW_ADJUST');
+        return ch.onWindowAdjust(n);
+      }
+      case MSG.GLOBAL_REQUEST:
+        return this.#onGlobalRequest(p);
+      case MSG.REQUEST_SUCCESS:
+      case MSG.REQUEST_FAILURE:
+        // We never send global requests, so replies are unsolicited: dropped, never queued
+        // (cf. Go CVE-2026-39830).
+        return;
+      case MSG.CHANNEL_OPEN:
+        return this.#onOpen(p);
+      case MSG.CHANNEL_EXTENDED_DATA: {
+        const r = new SshReader(p, 1);
+        const ch = this.#channel(r.u32());
+        r.u32(); // data type code
+        const data = r.bytes(Infinity, 'extended data');
+        r.assertEnd('CHANNEL_EXTENDED_DATA');
+        return ch.onExtendedData(data.length);
+      }
+      case MSG.CHANNEL_EOF: {
+        const r = new SshReader(p, 1);
+        const ch = this.#channel(r.u32());
+        r.assertEnd('CHANNEL_EOF');
+        return ch.onEof();
+      }
+      case MSG.CHANNEL_CLOSE: {
+        const r = new SshReader(p, 1);
+        const ch = this.#channel(r.u32());
+        r.assertEnd('CHANNEL_CLOSE');
+        return ch.onClose();
+      }
+      case MSG.CHANNEL_REQUEST:
+        return this.#onChannelRequest(p);
+      case MSG.CHANNEL_SUCCESS:
+      case MSG.CHANNEL_FAILURE:
+        // We send no channel requests that want a reply, so these are unsolicited: dropped.
+        this.#channel(new SshReader(p, 1).u32());
+        return;
+      case MSG.CHANNEL_OPEN_CONFIRMATION:
+        throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'unexpected CHANNEL_OPEN_CONFIRMATION');
+      case MSG.CHANNEL_OPEN_FAILURE:
+        throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'unexpected CHANNEL_OPEN_FAILURE');
+    }
   }
 
   get channelCount(): number {
@@ -153,10 +191,8 @@ export class Connection {
     let id = this.#nextId;
     while (this.#channels.has(id)) id = (id + 1) >>> 0;
     this.#nextId = (id + 1) >>> 0;
-    const ch = new Channel(this.#t, id, sender, window, maxPacket, this.#c, (gone) => {
-      if (this.#channels.get(gone.localId) === gone) this.#channels.delete(gone.localId);
-    });
-    ch.on('error', (err) => this.#c.log.debug('channel error', { channel: id, err: err.message }));
+    const ch = new Channel(this.#t, id, sender, window, maxPacket, this.#c, this.#onGone);
+    ch.on('error', this.#onChannelError);
     this.#channels.set(id, ch);
     const w = new SshWriter(32);
     w.u8(MSG.CHANNEL_OPEN_CONFIRMATION).u32(sender).u32(id).u32(this.#c.windowSize).u32(this.#c.maxPacket);
