@@ -101,7 +101,7 @@ test('with the SDK checksums on (WHEN_SUPPORTED) uploads and ranged reads still 
 
 test('an upload holds at most its memory budget of slabs', async () => {
   const b = await backend();
-  const budget = 8 * MiB;
+  const budget = 6 * MiB;
   const before = slabsInUse();
   const h = await b.openWrite(`${DIR}/budget`, { exclusive: false });
   let peak = 0;

@@ -29,8 +29,9 @@ export interface S3BackendOptions {
    */
   partSize?: number;
   /**
-   * Memory one upload may hold: the part in flight plus the part filling. Default 8 MiB (for 5 MiB
-   * parts; 1.6 × partSize for larger ones); at least partSize, when parts upload one at a time.
+   * Memory one upload may hold: parts awaiting S3's answer plus the part filling. Default 6 MiB
+   * (for 5 MiB parts; 1.2 × partSize for larger ones); at least partSize, when parts upload one at
+   * a time.
    */
   uploadBudget?: number;
   /** Bytes a download may queue ahead of the reader, default 1 MiB. */
@@ -70,8 +71,9 @@ function checkRange(name: string, value: number, min: number, max: number): numb
 
 export function resolveOptions(opts: S3BackendOptions): ResolvedOptions {
   const partSize = checkRange('partSize', opts.partSize ?? MIN_PART_SIZE, MIN_PART_SIZE, MAX_COPY);
-  // 8 MiB for 5 MiB parts (3 MiB may fill while a part uploads), the same ratio for larger parts.
-  const defaultBudget = Math.max(8 * MiB, Math.ceil(partSize * 1.6));
+  // 6 MiB for 5 MiB parts: the next part streams while its predecessor waits for S3's answer, and
+  // may get 1 MiB ahead of it; the same ratio for larger parts.
+  const defaultBudget = Math.max(6 * MiB, Math.ceil(partSize * 1.2));
   const budget = checkRange('uploadBudget', opts.uploadBudget ?? defaultBudget, partSize, 16 * 1024 * MiB);
   return {
     partSize,

@@ -43,7 +43,7 @@ export interface SftpServerOptions {
 
 export const DEFAULT_MAX_HANDLES = 64;
 export const DEFAULT_MAX_IN_FLIGHT = 128;
-export const DEFAULT_MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_IN_FLIGHT_BYTES = 1024 * 1024;
 /** OpenSSH PROTOCOL §4.8: servers SHOULD accept packets of at least 34000 bytes. */
 export const MIN_MAX_PACKET = 34000;
 
