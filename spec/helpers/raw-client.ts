@@ -443,12 +443,13 @@ export class RawClient {
     const pkt = Buffer.from(this.#buf.subarray(0, total));
     this.#buf = this.#buf.subarray(total);
     this.#pendingLength = -1;
-    o.open(this.#seqIn, pkt);
+    // padding_length ‖ payload ‖ padding: decrypted in place, or (AES-GCM) a buffer of its own.
+    const body = o.open(this.#seqIn, pkt);
     this.#seqIn = (this.#seqIn + 1) >>> 0;
-    const len = pkt.readUInt32BE(0);
-    const pad = pkt[4]!;
+    const len = body.length;
+    const pad = body[0]!;
     if (pad < 4 || pad > len - 2) throw new Error(`server sent padding_length ${pad} in a packet of ${len}`);
-    const payload = pkt.subarray(5, 4 + len - pad);
+    const payload = body.subarray(1, len - pad);
     const type = payload[0];
     if (type === MSG.NEWKEYS && this.#pendingKeys) {
       // RFC 4253 §7.3: the server's packets after its NEWKEYS use the new keys.

@@ -68,9 +68,9 @@ function openFirst(
   // Strict KEX was negotiated (OpenSSH 9.2 offers it), so the sequence number is 0 again.
   const len = open.packetLength(0, stream);
   const pkt = stream.subarray(0, 4 + len + open.macLength);
-  open.open(0, pkt);
-  const pad = pkt[4]!;
-  return pkt.subarray(5, 4 + len - pad);
+  const body = open.open(0, pkt);
+  const pad = body[0]!;
+  return body.subarray(1, len - pad);
 }
 
 for (const sess of vectors.sessions) {

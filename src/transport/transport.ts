@@ -73,6 +73,29 @@ const OUTPUT_PAUSE_BYTES = 1024 * 1024;
 const REKEY_PACKETS = 0x8000_0000;
 
 /**
+ * Bulk packet buffers that sealing left free (AES-GCM's `sealTo` encrypts out of the packet,
+ * and a packet queued during a key exchange is copied), kept for `allocPacketUpTo` to fill
+ * again: one 32 KiB allocation less per CHANNEL_DATA. Shared by the whole process, so an idle
+ * session holds none, and bounded: a few buffers of bulk size.
+ */
+const FREE_PACKETS: Buffer[] = [];
+const FREE_PACKETS_MAX = 4;
+const FREE_PACKET_MIN_BYTES = 8 * 1024;
+const FREE_PACKET_MAX_BYTES = 64 * 1024 + 256;
+/**
+ * A packet this much smaller than its buffer is copied into one of its own size before an
+ * in-place cipher hands it to the socket, so a short packet does not keep a bulk buffer alive.
+ */
+const SMALL_PACKET_BYTES = 4096;
+
+function freePacket(buf: Buffer): void {
+  const n = buf.length;
+  if (n >= FREE_PACKET_MIN_BYTES && n <= FREE_PACKET_MAX_BYTES && FREE_PACKETS.length < FREE_PACKETS_MAX) {
+    FREE_PACKETS.push(buf);
+  }
+}
+
+/**
  * The SSH transport layer (RFC 4253) for one server-side connection: identification,
  * binary packet protocol, key exchange and re-exchange, strict KEX (OpenSSH PROTOCOL §1.10),
  * and dispatch of every other message to handlers registered by the layers above.
@@ -104,10 +127,23 @@ export class Transport extends EventEmitter {
   #paused = false;
   #outputBlocked = false;
   #corked = false;
+  /** Run at the end of the tick, before the uncork (flushAtTickEnd). */
+  readonly #tickFlush: (() => void)[] = [];
   readonly #uncork = () => {
+    const flush = this.#tickFlush;
+    if (flush.length > 0) {
+      // Partial packets of this tick join its writev; whatever they send is still corked.
+      try {
+        for (let i = 0; i < flush.length; i++) flush[i]!();
+      } catch (err) {
+        this.#fail(err);
+      }
+      flush.length = 0;
+    }
     this.#corked = false;
     this.socket.uncork();
   };
+
 
   // Outbound state.
   #seal: SealingKey = noneSealingKey();
@@ -208,20 +244,53 @@ export class Transport extends EventEmitter {
     return buf;
   }
 
-  /** Sends a packet from `allocPacket` whose payload is `payloadLength` bytes. */
+  /**
+   * A buffer for a packet of at most `maxPayload` bytes of payload, for a caller that learns
+   * the real length only as it fills the payload at PAYLOAD_OFFSET (a channel coalescing
+   * writes); `sendPacket` then writes the header and padding for the length it is given. It
+   * may be a buffer an earlier packet was sealed out of, so its contents are arbitrary.
+   */
+  allocPacketUpTo(maxPayload: number): Buffer {
+    const s = this.#seal;
+    // The most padding any payload length can need: 4 + 1 + (blockSize - 1).
+    const need = PAYLOAD_OFFSET + maxPayload + s.blockSize + 3 + s.macLength;
+    const free = FREE_PACKETS.pop();
+    if (free !== undefined) {
+      if (free.length >= need) return free;
+      FREE_PACKETS.push(free);
+    }
+    return Buffer.allocUnsafe(need);
+  }
+
+  /**
+   * Sends a packet from `allocPacket` or `allocPacketUpTo` whose payload is `payloadLength`
+   * bytes. The buffer belongs to the transport from here on: the caller must not touch it.
+   */
   sendPacket(packet: Buffer, payloadLength: number): void {
     if (this.#closing) return;
     const type = packet[PAYLOAD_OFFSET]!;
     if (this.#kexSent && !isKexMessage(type)) {
       this.#enqueue(packet.subarray(PAYLOAD_OFFSET, PAYLOAD_OFFSET + payloadLength));
+      freePacket(packet);
       return;
     }
     if (this.#rekeyDue()) {
       this.#sendKexInit();
       this.#enqueue(packet.subarray(PAYLOAD_OFFSET, PAYLOAD_OFFSET + payloadLength));
+      freePacket(packet);
       return;
     }
     this.#write(packet, payloadLength);
+  }
+
+  /**
+   * Runs `flush` at the end of this tick, before the tick's packets leave in one write: a layer
+   * that coalesces writes into packets sends its partial packet there, so nothing it holds
+   * waits past the tick. `flush` should be long-lived (not a closure made per call).
+   */
+  flushAtTickEnd(flush: () => void): void {
+    this.#tickFlush.push(flush);
+    this.#corkTick();
   }
 
   /** Sends one payload (copied into a fresh packet). */
@@ -277,38 +346,63 @@ export class Transport extends EventEmitter {
     }
   }
 
+  /**
+   * Finishes (length, padding length, padding), seals and writes a packet whose payload is in
+   * place. The buffer may be larger than the packet (allocPacketUpTo); one too small was
+   * allocated under keys that have since changed and is copied into a new one.
+   */
   #write(packet: Buffer, payloadLength: number): void {
     const s = this.#seal;
-    const expected = 5 + payloadLength + this.#padLength(payloadLength) + s.macLength;
-    if (packet.length !== expected) {
-      // Allocated under keys that have since changed (a key exchange completed in between).
-      const again = this.allocPacket(payloadLength);
+    const pad = this.#padLength(payloadLength);
+    const end = PAYLOAD_OFFSET + payloadLength + pad;
+    const total = end + s.macLength;
+    if (packet.length < total || (packet.length > total && total <= SMALL_PACKET_BYTES && s.sealTo === undefined)) {
+      const again = Buffer.allocUnsafe(total);
       packet.copy(again, PAYLOAD_OFFSET, PAYLOAD_OFFSET, PAYLOAD_OFFSET + payloadLength);
+      freePacket(packet);
       packet = again;
     }
-    this.#fillPadding(packet, PAYLOAD_OFFSET + payloadLength, packet[4]!);
-    s.seal(this.#seqOut, packet);
-    this.#seqOut = (this.#seqOut + 1) >>> 0;
+    packet.writeUInt32BE(end - 4, 0);
+    packet[4] = pad;
+    this.#fillPadding(packet, PAYLOAD_OFFSET + payloadLength, pad);
+    const seq = this.#seqOut;
+    this.#seqOut = (seq + 1) >>> 0;
     if (this.#seqOut === 0 && this.#strict && !this.#firstKexDone) {
       this.destroy(new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'outgoing sequence number wrapped during initial key exchange'));
       return;
     }
-    this.#bytesOut += packet.length;
+    this.#bytesOut += total;
     this.#pktsOut++;
-    // Packets written in one tick leave in one writev: one system call for a burst of
-    // CHANNEL_DATA instead of one per 32 KiB packet.
-    if (!this.#corked) {
-      this.#corked = true;
-      this.socket.cork();
-      process.nextTick(this.#uncork);
+    this.#corkTick();
+    const socket = this.socket;
+    if (s.sealTo !== undefined) {
+      // Length, ciphertext and tag as three writes of the same writev; the plaintext buffer
+      // is free again at once.
+      s.sealTo(seq, packet, end, socket);
+      freePacket(packet);
+    } else {
+      const wire = packet.length === total ? packet : packet.subarray(0, total);
+      s.seal(seq, wire);
+      socket.write(wire);
     }
-    if (!this.socket.write(packet)) {
+    if (socket.writableNeedDrain) {
       this.#needDrain = true;
-      if (!this.#outputBlocked && this.socket.writableLength > OUTPUT_PAUSE_BYTES) {
+      if (!this.#outputBlocked && socket.writableLength > OUTPUT_PAUSE_BYTES) {
         this.#outputBlocked = true;
-        this.socket.pause();
+        socket.pause();
       }
     }
+  }
+
+  /**
+   * Packets written in one tick leave in one writev at its end: one system call for a burst of
+   * CHANNEL_DATA instead of one per 32 KiB packet.
+   */
+  #corkTick(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.socket.cork();
+    process.nextTick(this.#uncork);
   }
 
   /** RFC 4253 §6: at least 4 bytes of padding, aligning the packet to the current cipher's block. */
@@ -475,12 +569,13 @@ export class Transport extends EventEmitter {
 
   #handlePacket(pkt: Buffer): void {
     const seq = this.#seqIn;
-    this.#open.open(seq, pkt);
-    const len = pkt.readUInt32BE(0);
-    const pad = pkt[4]!;
+    // padding_length ‖ payload ‖ padding, verified and decrypted (in place, or a new buffer).
+    const body = this.#open.open(seq, pkt);
+    const len = body.length;
+    const pad = body[0]!;
     // RFC 4253 §6: at least four bytes of padding, and a payload of at least the message number.
     if (pad < 4 || pad > len - 2) throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, `bad padding length ${pad}`);
-    const payload = pkt.subarray(5, 4 + len - pad);
+    const payload = body.subarray(1, len - pad);
     this.#seqIn = (seq + 1) >>> 0;
     if (this.#seqIn === 0 && this.#strict && !this.#firstKexDone) {
       throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'incoming sequence number wrapped during initial key exchange');

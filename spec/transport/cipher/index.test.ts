@@ -45,13 +45,20 @@ function combinations(): DirectionKeys[] {
 
 const label = (k: DirectionKeys): string => (k.mac === null ? k.cipher : `${k.cipher} + ${k.mac}`);
 
-/** What the transport does with one received packet: read the length, check the size, open. */
+/**
+ * What the transport does with one received packet: read the length, check the size, open.
+ * Returns the plaintext packet without its MAC: uint32 length ‖ the body `open` returned.
+ */
 function receive(open: OpeningKey, seq: number, wire: Buffer): Buffer {
   const head = wire.subarray(0, open.lengthBytes);
   const len = open.packetLength(seq, head);
   assert.is(4 + len + open.macLength, wire.length, 'packetLength');
-  open.open(seq, wire);
-  return wire;
+  const body = open.open(seq, wire);
+  assert.is(body.length, len, 'open returns packet_length bytes');
+  const out = Buffer.alloc(4 + len);
+  out.writeUInt32BE(len, 0);
+  body.copy(out, 4);
+  return out;
 }
 
 const SIZES = [0, 1, 15, 16, 17, 32768];
@@ -113,8 +120,7 @@ Ciphers('seal then open round-trips every combination, size and sequence number 
         const plain = Buffer.from(packet.subarray(0, packet.length - seal.macLength));
         seal.seal(seq, packet);
         if (size >= 16) assert.not.ok(packet.includes(payload.subarray(0, 16)), `${label(k)}: payload not in clear`);
-        receive(open, seq, packet);
-        assert.ok(packet.subarray(0, plain.length).equals(plain), `${label(k)} size ${size} seq ${seq}`);
+        assert.ok(receive(open, seq, packet).equals(plain), `${label(k)} size ${size} seq ${seq}`);
         seq = (seq + 1) >>> 0;
       }
     }

@@ -1,6 +1,7 @@
 import { createCipheriv, createHmac, timingSafeEqual, type Cipher } from 'node:crypto';
 import { MacError } from '../errors.js';
 import type { OpeningKey, SealingKey } from './types.js';
+import { unpooled } from '../unpooled.js';
 
 /**
  * aes{128,192,256}-ctr (RFC 4344 §4) with an HMAC, in either of two compositions:
@@ -35,6 +36,11 @@ export interface HmacSpec {
 }
 
 const BLOCK = 16;
+/**
+ * The uint32 sequence number fed to the HMAC, rewritten for every packet. HMAC copies what it
+ * is fed and nothing runs in between, so one buffer serves every key of the process.
+ */
+const SEQ = Buffer.alloc(4);
 
 abstract class CtrHmacKey {
   readonly blockSize = BLOCK;
@@ -43,9 +49,8 @@ abstract class CtrHmacKey {
   protected readonly cipher: Cipher;
   protected readonly etm: boolean;
   readonly #hash: HmacHash;
+  /** Lives as long as the keys: kept out of the shared Buffer pool (unpooled.ts). */
   readonly #macKey: Buffer;
-  /** uint32 sequence number, rewritten for every packet (HMAC copies what it is fed). */
-  readonly #seq = Buffer.alloc(4);
 
   constructor(cipher: Cipher, mac: HmacSpec) {
     this.cipher = cipher;
@@ -53,13 +58,13 @@ abstract class CtrHmacKey {
     this.lengthAligned = !mac.etm;
     this.macLength = mac.macLength;
     this.#hash = mac.hash;
-    this.#macKey = Buffer.from(mac.key);
+    this.#macKey = unpooled(mac.key);
   }
 
   /** HMAC(key, uint32 seq ‖ packet[0, end)); a new Buffer of `macLength` bytes. */
   protected mac(seq: number, packet: Buffer, end: number): Buffer {
-    this.#seq.writeUInt32BE(seq >>> 0, 0);
-    return createHmac(this.#hash, this.#macKey).update(this.#seq).update(packet.subarray(0, end)).digest();
+    SEQ.writeUInt32BE(seq >>> 0, 0);
+    return createHmac(this.#hash, this.#macKey).update(SEQ).update(packet.subarray(0, end)).digest();
   }
 }
 
@@ -100,7 +105,7 @@ class CtrHmacOpeningKey extends CtrHmacKey implements OpeningKey {
     return this.#pendingLength;
   }
 
-  open(seq: number, packet: Buffer): void {
+  open(seq: number, packet: Buffer): Buffer {
     const end = packet.length - this.macLength;
     if (this.etm) {
       if (end < 4) throw new MacError();
@@ -108,7 +113,7 @@ class CtrHmacOpeningKey extends CtrHmacKey implements OpeningKey {
       const mac = this.mac(seq, packet, end);
       if (!timingSafeEqual(mac, packet.subarray(end))) throw new MacError();
       this.cipher.update(packet.subarray(4, end)).copy(packet, 4);
-      return;
+      return packet.subarray(4, end);
     }
     if (this.#pendingLength < 0) {
       throw new Error('packetLength must decrypt the first block before open (encrypt-and-MAC)');
@@ -119,6 +124,7 @@ class CtrHmacOpeningKey extends CtrHmacKey implements OpeningKey {
     this.cipher.update(packet.subarray(BLOCK, end)).copy(packet, BLOCK);
     const mac = this.mac(seq, packet, end);
     if (!timingSafeEqual(mac, packet.subarray(end))) throw new MacError();
+    return packet.subarray(4, end);
   }
 }
 

@@ -98,7 +98,7 @@ class ChaChaPolyOpeningKey extends ChaChaPolyKey implements OpeningKey {
     return this.#len.readUInt32BE(0);
   }
 
-  open(seq: number, packet: Buffer): void {
+  open(seq: number, packet: Buffer): Buffer {
     const end = packet.length - TAG;
     if (end < 4) throw new MacError();
     this.setSeq(seq);
@@ -116,6 +116,7 @@ class ChaChaPolyOpeningKey extends ChaChaPolyKey implements OpeningKey {
     }
     this.#lenSeq = -1;
     c.update(packet.subarray(4, end)).copy(packet, 4);
+    return packet.subarray(4, end);
   }
 }
 

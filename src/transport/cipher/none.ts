@@ -23,7 +23,9 @@ class NoneOpeningKey implements OpeningKey {
     return head.readUInt32BE(0);
   }
 
-  open(_seq: number, _packet: Buffer): void {}
+  open(_seq: number, packet: Buffer): Buffer {
+    return packet.subarray(4);
+  }
 }
 
 export function noneSealingKey(): SealingKey {

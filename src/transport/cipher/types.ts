@@ -25,12 +25,24 @@ export interface PacketProtection {
   readonly macLength: number;
 }
 
+/** Where `sealTo` hands the sealed packet's bytes, in order (the transport's socket). */
+export interface PacketSink {
+  write(chunk: Buffer): unknown;
+}
+
 export interface SealingKey extends PacketProtection {
   /**
    * Encrypts `packet` in place and writes the MAC or tag into its last `macLength` bytes.
    * `packet` holds a complete plaintext packet as laid out above (padding already filled).
    */
   seal(seq: number, packet: Buffer): void;
+  /**
+   * Optional, for ciphers whose library returns the ciphertext in a buffer of its own anyway
+   * (node's AES-GCM): seals the plaintext packet in `packet[0, length)` (no room for the tag
+   * needed) and writes the wire bytes to `out` as pieces, leaving `packet` unchanged and free
+   * for reuse once this returns. The bytes written equal those `seal` leaves in a packet.
+   */
+  sealTo?(seq: number, packet: Buffer, length: number, out: PacketSink): void;
 }
 
 export interface OpeningKey extends PacketProtection {
@@ -47,11 +59,14 @@ export interface OpeningKey extends PacketProtection {
    */
   packetLength(seq: number, head: Buffer): number;
   /**
-   * Verifies and decrypts a whole packet (4 + packet_length + macLength bytes) in place.
-   * Throws MacError when the MAC or tag is wrong. For AEAD and EtM the tag is checked before
-   * anything is decrypted.
+   * Verifies and decrypts a whole packet (4 + packet_length + macLength bytes) and returns its
+   * plaintext body, padding_length ‖ payload ‖ padding (packet_length bytes): a view of
+   * `packet` decrypted in place, or (AES-GCM) the cipher's own output buffer, `packet` then
+   * left as received. Throws MacError when the MAC or tag is wrong; no plaintext is returned
+   * or written before the MAC or tag verified, except what encrypt-and-MAC must decrypt first
+   * (see aes-ctr-hmac.ts). For AEAD and EtM the tag is checked before anything is decrypted.
    */
-  open(seq: number, packet: Buffer): void;
+  open(seq: number, packet: Buffer): Buffer;
 }
 
 /** Static facts about a cipher, used for negotiation and key derivation. */
