@@ -55,6 +55,11 @@ export interface ReadHandle {
    * any order; sequential ones are served from a bounded read-ahead.
    */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: what `read` returns, as views of the buffers the store's bytes arrived in, in
+   * order, so a read that spans two of them costs no copy. An empty array means end of file.
+   */
+  readv?(offset: number, length: number): Promise<Buffer[]>;
   close(): Promise<void>;
 }
 

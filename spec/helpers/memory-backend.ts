@@ -41,6 +41,11 @@ export interface MemoryBackendOptions {
   pageSize?: number;
   /** Runs before every operation; may wait (to test ordering and backpressure) or throw. */
   before?: (op: MemoryOp, path: string) => void | Promise<void>;
+  /**
+   * Read handles also offer `readv`, answering each read in pieces cut at uneven points (one of
+   * them empty), as the S3 backend answers with views of the HTTP chunks a read spans.
+   */
+  readv?: boolean;
 }
 
 interface DirNode {
@@ -72,10 +77,12 @@ export class MemoryBackend implements Backend {
   /** Operations running right now, and the most that ever ran at once. */
   active = 0;
   maxActive = 0;
+  readonly #readv: boolean;
 
   constructor(opts: MemoryBackendOptions = {}) {
     this.pageSize = opts.pageSize ?? 1000;
     this.before = opts.before;
+    this.#readv = opts.readv ?? false;
   }
 
   // ------------------------------------------------------------------ test helpers
@@ -142,17 +149,28 @@ export class MemoryBackend implements Backend {
       return n.data;
     });
     let closed = false;
-    return {
+    const read = (offset: number, length: number): Promise<Buffer> =>
+      this.#op('read', path, () => {
+        if (closed) throw new BackendError('EINVAL', 'read after close');
+        return data.subarray(Math.min(offset, data.length), Math.min(offset + length, data.length));
+      });
+    const handle: ReadHandle = {
       size: data.length,
-      read: (offset, length) =>
-        this.#op('read', path, () => {
-          if (closed) throw new BackendError('EINVAL', 'read after close');
-          return data.subarray(Math.min(offset, data.length), Math.min(offset + length, data.length));
-        }),
+      read,
       close: async () => {
         closed = true;
       },
     };
+    if (this.#readv) {
+      handle.readv = async (offset, length) => {
+        const b = await read(offset, length);
+        if (b.length === 0) return [];
+        const a = Math.floor(b.length / 3) + 1;
+        const c = Math.min(b.length, a + 7);
+        return [b.subarray(0, a), b.subarray(a, a), b.subarray(a, c), b.subarray(c)];
+      };
+    }
+    return handle;
   }
 
   async openWrite(path: string, options: WriteOptions): Promise<WriteHandle> {

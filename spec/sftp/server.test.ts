@@ -258,6 +258,24 @@ Server('download: READs return the data, EOF at the end, short reads clamp to th
   await end(s);
 });
 
+Server('download: a backend answering reads in pieces (readv) gives the same bytes, never more than asked', async () => {
+  const s = await openSession({ memory: { readv: true } });
+  const data = randomBytes(300_000);
+  s.backend.putFile('/pieces', data);
+  assert.ok((await s.client.download('/pieces', 32768, 8)).equals(data));
+  const h = await s.client.handle(s.client.open('/pieces', F.READ));
+  for (const [off, len] of [[0, 1], [1, 2], [5, 100], [data.length - 3, 100], [0, 1 << 20]] as const) {
+    const r = await s.client.read(h, off, len);
+    const want = data.subarray(off, off + Math.min(len, 261120));
+    assert.ok(r.type === 'data' && r.data.equals(want), `read ${off}+${len}`);
+  }
+  isStatus(await s.client.read(h, data.length, 10), S.EOF);
+  isStatus(await s.client.close(h), S.OK);
+  const d = s.events.find((e) => e.type === 'download');
+  assert.ok(d && d.type === 'download' && d.ok && d.bytes === data.length);
+  await end(s);
+});
+
 Server('random reads work and FSTAT on a read handle reports the size', async () => {
   const s = await openSession();
   const data = randomBytes(10_000);

@@ -14,10 +14,10 @@ import type { Handle, HandleTable, ReadFileHandle, WriteFileHandle } from './han
  * visible until CLOSE commits, and anything not committed is aborted.
  */
 
-/** A DATA reply: its header and the payload as the backend returned it (never copied). */
+/** A DATA reply: its header and the payload as the backend returned it, in pieces (never copied). */
 export interface DataReply {
   header: Buffer;
-  payload: Buffer;
+  payload: readonly Buffer[];
 }
 export type Reply = Buffer | DataReply;
 
@@ -212,13 +212,25 @@ export class Files {
     const len = Math.min(length, this.#c.maxIO);
     if (len === 0) {
       if (offset >= h.file.size) return eof(id);
-      return { header: encodeDataHeader(id, 0), payload: Buffer.alloc(0) };
+      return { header: encodeDataHeader(id, 0), payload: [] };
     }
-    let data = await h.file.read(offset, len);
-    if (data.length === 0) return eof(id);
-    if (data.length > len) data = data.subarray(0, len);
-    h.bytes += data.length;
-    return { header: encodeDataHeader(id, data.length), payload: data };
+    const file = h.file;
+    const payload = file.readv !== undefined ? await file.readv(offset, len) : [await file.read(offset, len)];
+    let n = 0;
+    for (let i = 0; i < payload.length; i++) {
+      const v = payload[i]!;
+      if (n + v.length > len) {
+        // More than asked for: cut it, as a short read (never seen from our backends).
+        payload[i] = v.subarray(0, len - n);
+        payload.length = i + 1;
+        n = len;
+        break;
+      }
+      n += v.length;
+    }
+    if (n === 0) return eof(id);
+    h.bytes += n;
+    return { header: encodeDataHeader(id, n), payload };
   }
 
   /**

@@ -284,8 +284,11 @@ class SftpSession {
     let more: boolean;
     if (Buffer.isBuffer(reply)) more = s.write(reply, cb);
     else {
-      s.write(reply.header);
-      more = s.write(reply.payload, cb);
+      // Header and payload pieces as separate writes: the channel packs them into its packets.
+      const { header, payload } = reply;
+      const last = payload.length - 1;
+      more = s.write(header, last < 0 ? cb : undefined);
+      for (let i = 0; i <= last; i++) more = s.write(payload[i]!, i === last ? cb : undefined);
     }
     if (!more) this.#needDrain = true;
   }
