@@ -68,6 +68,22 @@ test('a sequential download uses a few growing ranged GETs, not one per read', a
   assert.is(counts.get('HeadObjectCommand'), 1);
 });
 
+test('readv answers with views of the received chunks: the bytes of read, in pieces where a read spans chunks', async () => {
+  const b = await backend();
+  const h = await b.openRead(`${DIR}/data`);
+  assert.ok(h.readv, 'the S3 handle offers readv');
+  let pieces = 0;
+  for (let off = 0; off < SIZE; off += 32 * 1024) {
+    const views = await h.readv!(off, 32 * 1024);
+    pieces += views.length;
+    const got = Buffer.concat(views);
+    assert.ok(got.equals(expected.subarray(off, off + 32 * 1024)), `bytes at ${off}`);
+  }
+  assert.ok(pieces > Math.ceil(SIZE / (32 * 1024)), 'some reads span two chunks and come in two views');
+  assert.equal(await h.readv!(SIZE, 10), []);
+  await h.close();
+});
+
 test('random reads, backwards reads and reads across window edges are exact', async () => {
   const b = await backend('least', { readAhead: 64 * 1024, readWindow: 256 * 1024 });
   const h = await b.openRead(`${DIR}/data`);

@@ -4,8 +4,8 @@
  * One ranged GET is open at a time. Its bytes flow into a queue of chunks as they arrive; when the
  * queue holds `readAhead` bytes the response is paused, and TCP flow control then holds the store
  * back, so a handle never holds much more than `readAhead` (1 MiB by default) plus one socket
- * read. Reads are served from the queue as views of the received chunks, without copies, unless a
- * read spans chunks.
+ * read. Reads are served from the queue as views of the received chunks, never copied (`readv`;
+ * `read` concatenates them for callers that want one buffer).
  *
  * Range sizes. A handle starts with a small window (256 KiB, or the read's length if larger) so a
  * random read does not pull megabytes it will throw away. Each sequential continuation doubles the
@@ -34,7 +34,6 @@ export interface ReadContext {
 
 const MIN_WINDOW = 256 * 1024;
 const REOPENS_PER_READ = 3;
-const EMPTY = Buffer.alloc(0);
 
 export class S3ReadHandle implements ReadHandle {
   readonly size: number;
@@ -74,18 +73,23 @@ export class S3ReadHandle implements ReadHandle {
     this.highWater = ctx.readAhead;
   }
 
-  read(offset: number, length: number): Promise<Buffer> {
+  async read(offset: number, length: number): Promise<Buffer> {
+    const views = await this.readv(offset, length);
+    return views.length === 1 ? views[0]! : Buffer.concat(views);
+  }
+
+  readv(offset: number, length: number): Promise<Buffer[]> {
     const p = this.chain.then(() => this.doRead(offset, length));
     this.chain = p.catch(() => {});
     return p;
   }
 
-  private async doRead(offset: number, length: number): Promise<Buffer> {
+  private async doRead(offset: number, length: number): Promise<Buffer[]> {
     if (this.closed) throw new BackendError('EINVAL', `${this.label}: read after close`);
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
       throw new BackendError('EINVAL', `${this.label}: bad read offset or length`);
     }
-    if (offset >= this.size || length === 0) return EMPTY;
+    if (offset >= this.size || length === 0) return [];
     const want = Math.min(length, this.size - offset);
 
     this.sequential = offset === this.lastEnd;
@@ -152,20 +156,24 @@ export class S3ReadHandle implements ReadHandle {
     }
   }
 
-  private take(n: number): Buffer {
-    const head = this.queue[0]!;
-    let out: Buffer;
-    if (head.length >= n) {
-      out = head.subarray(0, n);
-    } else {
-      out = Buffer.allocUnsafe(n);
-      let at = 0;
-      for (const c of this.queue) {
-        if (at >= n) break;
-        at += c.copy(out, at, 0, Math.min(c.length, n - at));
+  /** The first `n` queued bytes (n <= qBytes) as views of the chunks they arrived in. */
+  private take(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    const q = this.queue;
+    this.qBytes -= n;
+    this.qStart += n;
+    while (n > 0) {
+      const head = q[0]!;
+      if (head.length <= n) {
+        q.shift();
+        out.push(head);
+        n -= head.length;
+      } else {
+        out.push(head.subarray(0, n));
+        q[0] = head.subarray(n);
+        n = 0;
       }
     }
-    this.drop(n);
     return out;
   }
 
