@@ -16,6 +16,7 @@ import { KEX_METHODS } from './kex/index.js';
 import { exchangeHash } from './kex/exchange-hash.js';
 import { deriveKey } from './kex/derive-keys.js';
 import type { HostKey } from './host-key-types.js';
+import { unpooled } from './unpooled.js';
 
 /** Offset of the payload inside a packet buffer from `allocPacket`: uint32 length, byte padding length. */
 export const PAYLOAD_OFFSET = 5;
@@ -60,6 +61,28 @@ type KexPhase = 'idle' | 'await-kexinit' | 'await-init' | 'await-newkeys';
 function isKexMessage(type: number): boolean {
   return type === MSG.DISCONNECT || (type >= 20 && type <= 49);
 }
+
+/**
+ * Random padding (RFC 4253 §6) for every connection of the process, drawn from one buffer of
+ * CSPRNG output refilled 4 KiB at a time. Each byte goes into one packet only, so the padding a
+ * peer sees (it travels in clear before the first NEWKEYS) tells nothing about another
+ * connection's. A buffer per connection cost each idle session 4 KiB.
+ */
+const PAD_POOL_BYTES = 4096;
+let padPool = Buffer.alloc(0);
+let padOff = 0;
+
+function fillPadding(buf: Buffer, at: number, n: number): void {
+  if (padOff + n > padPool.length) {
+    padPool = randomBytes(PAD_POOL_BYTES);
+    padOff = 0;
+  }
+  padPool.copy(buf, at, padOff, padOff + n);
+  padOff += n;
+}
+
+/** Room for the first bytes of a packet split across chunks: any OpeningKey's lengthBytes. */
+const HEAD_BYTES = 32;
 
 /** A hard bound far above `maxKexQueueBytes`: reaching it means a layer ignored backpressure. */
 const KEX_QUEUE_HARD_FACTOR = 8;
@@ -113,13 +136,20 @@ export class Transport extends EventEmitter {
   negotiated: Negotiated | null = null;
 
   readonly #log: Logger;
-  readonly #handlers: (PacketHandler | undefined)[] = new Array(256);
+  /**
+   * The dispatch table by message number: a byte per number, the index of its handler in
+   * #handlerList (0: none). A layer registers one handler for many numbers, so the list stays
+   * short; a table of 256 pointers cost each connection 2 KiB.
+   */
+  readonly #route = new Uint8Array(256);
+  readonly #handlerList: (PacketHandler | undefined)[] = [undefined];
   #ident: IdentReader | null = new IdentReader();
 
   // Inbound framing state.
   #open: OpeningKey = noneOpeningKey();
   #seqIn = 0;
-  #head = Buffer.alloc(32);
+  /** Made the first time a packet's first bytes arrive split across chunks; many sessions never need it. */
+  #head: Buffer | null = null;
   #headFill = 0;
   #pkt: Buffer | null = null;
   #pktFill = 0;
@@ -144,14 +174,11 @@ export class Transport extends EventEmitter {
     this.socket.uncork();
   };
 
-
   // Outbound state.
   #seal: SealingKey = noneSealingKey();
   #seqOut = 0;
   #queue: Buffer[] = [];
   #queueBytes = 0;
-  #rand = randomBytes(4096);
-  #randOff = 0;
   #needDrain = false;
 
   // Key exchange state.
@@ -194,7 +221,23 @@ export class Transport extends EventEmitter {
 
   /** Registers the handler for one message number (upper layers claim 5–6 and 50–255). */
   setHandler(type: number, handler: PacketHandler | undefined): void {
-    this.#handlers[type] = handler;
+    const route = this.#route;
+    const list = this.#handlerList;
+    const old = route[type]!;
+    let slot = 0;
+    if (handler !== undefined) {
+      slot = list.indexOf(handler);
+      if (slot < 0) {
+        slot = list.indexOf(undefined, 1);
+        if (slot < 0) slot = list.length;
+        if (slot > 255) throw new RangeError('more than 255 distinct packet handlers');
+        list[slot] = handler;
+      }
+    }
+    route[type] = slot;
+    // A handler that no message number leads to any more is let go, with all it holds (the
+    // authentication layer's, once a user is in).
+    if (old !== 0 && old !== slot && !route.includes(old)) list[old] = undefined;
   }
 
   /** Whether upper layers may send more now; when false, wait for 'drain'. */
@@ -364,7 +407,7 @@ export class Transport extends EventEmitter {
     }
     packet.writeUInt32BE(end - 4, 0);
     packet[4] = pad;
-    this.#fillPadding(packet, PAYLOAD_OFFSET + payloadLength, pad);
+    fillPadding(packet, PAYLOAD_OFFSET + payloadLength, pad);
     const seq = this.#seqOut;
     this.#seqOut = (seq + 1) >>> 0;
     if (this.#seqOut === 0 && this.#strict && !this.#firstKexDone) {
@@ -412,15 +455,6 @@ export class Transport extends EventEmitter {
     const covered = (s.lengthAligned ? 5 : 1) + payloadLength;
     const pad = bs - (covered % bs);
     return pad < 4 ? pad + bs : pad;
-  }
-
-  #fillPadding(buf: Buffer, at: number, n: number): void {
-    if (this.#randOff + n > this.#rand.length) {
-      this.#rand = randomBytes(4096);
-      this.#randOff = 0;
-    }
-    this.#rand.copy(buf, at, this.#randOff, this.#randOff + n);
-    this.#randOff += n;
   }
 
   #maybeDrain(): void {
@@ -525,15 +559,16 @@ export class Transport extends EventEmitter {
       }
       const lb = this.#open.lengthBytes;
       if (this.#headFill > 0 || n - off < lb) {
+        const head = (this.#head ??= Buffer.alloc(HEAD_BYTES));
         const take = Math.min(lb - this.#headFill, n - off);
-        chunk.copy(this.#head, this.#headFill, off, off + take);
+        chunk.copy(head, this.#headFill, off, off + take);
         this.#headFill += take;
         off += take;
         if (this.#headFill < lb) return;
-        const total = this.#packetTotal(this.#head);
+        const total = this.#packetTotal(head);
         this.#headFill = 0;
         this.#pkt = Buffer.allocUnsafe(total);
-        this.#head.copy(this.#pkt, 0, 0, lb);
+        head.copy(this.#pkt, 0, 0, lb);
         this.#pktFill = lb;
         continue;
       }
@@ -648,7 +683,7 @@ export class Transport extends EventEmitter {
     if (type === MSG.NEWKEYS || (type >= 30 && type <= 49)) {
       throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, `key exchange message ${type} outside a key exchange`);
     }
-    const h = this.#handlers[type];
+    const h = this.#handlerList[this.#route[type]!];
     if (h) return h(payload, seq);
     // RFC 4253 §11.4: an unrecognised message gets UNIMPLEMENTED with its sequence number.
     this.send(new SshWriter(16).u8(MSG.UNIMPLEMENTED).u32(seq).bytes());
@@ -747,7 +782,8 @@ export class Transport extends EventEmitter {
     const ex = method.exchange(payload.subarray(1));
     const hostKey = this.config.hostKeys.find((k) => k.algorithms.includes(neg.hostKey));
     if (!hostKey) throw new DisconnectError(DISCONNECT.KEY_EXCHANGE_FAILED, 'no host key for ' + neg.hostKey);
-    const H = Buffer.from(
+    // The session ID lives as long as the connection: not in the shared Buffer pool (unpooled.ts).
+    const H = unpooled(
       exchangeHash(method.hash, {
         clientIdent: this.clientIdent,
         serverIdent: this.serverIdent,
@@ -820,6 +856,8 @@ export class Transport extends EventEmitter {
     if (this.#strict) this.#seqIn = 0;
     this.#phase = 'idle';
     this.#theirKexinit = null;
+    // Needed again only by the next exchange, which encodes a KEXINIT of its own.
+    this.#ourKexinit = null;
     this.#method = null;
     this.#bytesIn = 0;
     this.#pktsIn = 0;
