@@ -1,7 +1,7 @@
 /**
  * A streaming download: ReadHandle over ranged GetObject requests.
  *
- * One ranged GET is open at a time. Its bytes flow into a queue of chunks as they arrive; when the
+ * One ranged GET streams at a time. Its bytes flow into a queue of chunks as they arrive; when the
  * queue holds `readAhead` bytes the response is paused, and TCP flow control then holds the store
  * back, so a handle never holds much more than `readAhead` (1 MiB by default) plus one socket
  * read. Reads are served from the queue as views of the received chunks, never copied (`readv`;
@@ -9,9 +9,11 @@
  *
  * Range sizes. A handle starts with a small window (256 KiB, or the read's length if larger) so a
  * random read does not pull megabytes it will throw away. Each sequential continuation doubles the
- * window up to `maxWindow` (16 MiB), and once reads are sequential the next range is requested as
- * soon as the previous one has fully arrived, so a sequential download does not stall between
- * ranges. A read that is not contiguous with the queue drops it and reopens at the new offset.
+ * window up to `maxWindow` (16 MiB). Once reads are sequential, the next range is requested when
+ * the current one has `readAhead` left to arrive, so its response is there when the current one
+ * ends and a sequential download does not stall between ranges; it waits unread (TCP holds the
+ * store back) until then. A read that is not contiguous with the queue drops it and reopens at the
+ * new offset.
  *
  * Every GET carries If-Match with the ETag seen at open, so an object replaced mid-download fails
  * with a clear error instead of mixing two versions. A connection that breaks (reset, idle
@@ -35,6 +37,14 @@ export interface ReadContext {
 const MIN_WINDOW = 256 * 1024;
 const REOPENS_PER_READ = 3;
 
+/** One ranged GET: its response, or why there is none, once it came. */
+interface Range {
+  readonly expected: number;
+  received: number;
+  body: Readable | undefined;
+  error: unknown;
+}
+
 export class S3ReadHandle implements ReadHandle {
   readonly size: number;
   private readonly ctx: ReadContext;
@@ -47,9 +57,12 @@ export class S3ReadHandle implements ReadHandle {
   private qStart = 0;
   private readonly queue: Buffer[] = [];
   private qBytes = 0;
-  private body: Readable | undefined;
+  /** The GETs of this generation in file order; the first streams into the queue once it has a body. */
+  private readonly ranges: Range[] = [];
+  /** File offset just past the last range requested. */
+  private nextPos = 0;
+  /** Whether the streaming body (ranges[0]'s) is paused because the queue is at `highWater`. */
   private paused = false;
-  private opening = false;
   /** Bumped on every reset: responses and events of an older generation are discarded. */
   private gen = 0;
   private window = MIN_WINDOW;
@@ -114,19 +127,13 @@ export class S3ReadHandle implements ReadHandle {
         }
       }
       if (this.closed) throw new BackendError('EINVAL', `${this.label}: read after close`);
-      if (!this.body && !this.opening) this.open(this.qStart + this.qBytes);
-      if (this.paused) {
-        this.paused = false;
-        this.body?.resume();
-      }
+      if (this.ranges.length === 0) this.open(this.qStart + this.qBytes);
+      this.resume();
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
     const out = this.take(want);
     this.lastEnd = offset + want;
-    if (this.paused && this.qBytes < this.highWater) {
-      this.paused = false;
-      this.body?.resume();
-    }
+    if (this.qBytes < this.highWater) this.resume();
     return out;
   }
 
@@ -177,15 +184,30 @@ export class S3ReadHandle implements ReadHandle {
     return out;
   }
 
+  private resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.ranges[0]?.body?.resume();
+  }
+
+  /** Drops every GET of this generation (the queue stays): their responses and events are ignored. */
+  private abortRanges(): void {
+    this.gen++;
+    for (const r of this.ranges) r.body?.destroy();
+    this.ranges.length = 0;
+    this.paused = false;
+  }
+
+  /** A GET failed or came up short: the reader sees `err`, and reopens at its position if it may. */
+  private fail(err: unknown): void {
+    this.abortRanges();
+    this.error = err;
+    this.wake();
+  }
+
   /** Forgets everything and positions the queue at `offset`. */
   private reset(offset: number, want: number): void {
-    this.gen++;
-    if (this.body) {
-      this.body.destroy();
-      this.body = undefined;
-    }
-    this.paused = false;
-    this.opening = false;
+    this.abortRanges();
     this.queue.length = 0;
     this.qBytes = 0;
     this.qStart = offset;
@@ -201,13 +223,15 @@ export class S3ReadHandle implements ReadHandle {
 
   // ---- ranged GETs ---------------------------------------------------------------------------
 
+  /** Requests the next range, from `pos`; its body streams once the ranges before it are done. */
   private open(pos: number): void {
     if (pos >= this.size || this.closed) return;
     const gen = this.gen;
     const end = Math.min(this.size, pos + this.window) - 1;
-    const expected = end - pos + 1;
+    const range: Range = { expected: end - pos + 1, received: 0, body: undefined, error: undefined };
+    this.ranges.push(range);
+    this.nextPos = end + 1;
     if (this.sequential) this.window = Math.min(this.window * 2, this.ctx.maxWindow);
-    this.opening = true;
     this.ctx.pool
       .send(this.bucket, () =>
         new GetObjectCommand({
@@ -224,52 +248,60 @@ export class S3ReadHandle implements ReadHandle {
             body?.destroy();
             return;
           }
-          this.opening = false;
-          if (!body) {
-            this.error = new Error('GetObject returned no body');
-            this.wake();
-            return;
+          if (body) {
+            range.body = body;
+            // From the start: a response that waits its turn can still break (reset, timeout).
+            body.on('error', (err: unknown) => {
+              if (gen !== this.gen) return;
+              if (this.ranges[0] === range) this.fail(err);
+              else range.error = err;
+            });
+          } else {
+            range.error = new Error('GetObject returned no body');
           }
-          this.attach(body, gen, expected);
+          if (this.ranges[0] === range) this.start(range, gen);
         },
         (err: unknown) => {
           if (gen !== this.gen) return;
-          this.opening = false;
-          this.error = err;
-          this.wake();
+          range.error = err;
+          if (this.ranges[0] === range) this.start(range, gen);
         },
       );
   }
 
-  private attach(body: Readable, gen: number, expected: number): void {
-    this.body = body;
-    let received = 0;
+  /** The range's turn (it is ranges[0]): stream its body, or report its error; nothing until its response came. */
+  private start(range: Range, gen: number): void {
+    if (range.error !== undefined) return this.fail(range.error);
+    const body = range.body;
+    if (body === undefined) return;
     body.on('data', (chunk: Buffer) => {
       if (gen !== this.gen) return;
-      received += chunk.length;
+      range.received += chunk.length;
       this.queue.push(chunk);
       this.qBytes += chunk.length;
       if (this.qBytes >= this.highWater && !this.paused) {
         this.paused = true;
         body.pause();
       }
+      // Ask for the next range while this one still has `readAhead` to come: its response is
+      // then there when this one ends (one GET waits at most, unread).
+      if (this.sequential && this.ranges.length === 1 && range.expected - range.received <= this.ctx.readAhead) {
+        this.open(this.nextPos);
+      }
       this.wake();
     });
     body.on('end', () => {
       if (gen !== this.gen) return;
-      this.body = undefined;
-      if (received !== expected) {
-        this.error = Object.assign(new Error(`short response: ${received} of ${expected} bytes`), { code: 'ESHORT' });
-      } else if (this.sequential) {
-        // Keep the bytes coming: ask for the next range while the reader drains this one.
-        this.open(this.qStart + this.qBytes);
+      if (range.received !== range.expected) {
+        const msg = `short response: ${range.received} of ${range.expected} bytes`;
+        return this.fail(Object.assign(new Error(msg), { code: 'ESHORT' }));
       }
-      this.wake();
-    });
-    body.on('error', (err) => {
-      if (gen !== this.gen) return;
-      this.body = undefined;
-      this.error = err;
+      this.ranges.shift();
+      this.paused = false;
+      const next = this.ranges[0];
+      if (next !== undefined) this.start(next, gen);
+      // Keep the bytes coming: ask for the next range while the reader drains this one.
+      else if (this.sequential) this.open(this.nextPos);
       this.wake();
     });
   }
