@@ -49,7 +49,7 @@ import {
 import { dirAttrs, fileAttrs, listBuckets, listDirectory, seconds } from './list.js';
 import { checkNewKey, dirPrefix, isPlausibleBucket, keyTooLong, MAX_KEY_BYTES, parsePath } from './paths.js';
 import { Lookups } from './lookup.js';
-import { resolveOptions, type S3BackendOptions } from './options.js';
+import { resolveOptions, type ResolvedOptions, type S3BackendOptions } from './options.js';
 import { sseForCopy, sseParams, type SseParams } from './sse.js';
 import { S3WriteHandle, type UploadContext } from './upload.js';
 
@@ -70,22 +70,29 @@ export function createS3Backend(opts: S3BackendOptions): S3Backend {
   return new S3BackendImpl(opts);
 }
 
+/**
+ * One per logged-in session, and most sessions sit idle: what only reads, writes or copies need
+ * (their contexts, the set of open uploads, the S3 clients in the pool) is made on first use.
+ */
 class S3BackendImpl implements S3Backend {
   private readonly pool: ClientPool;
   private readonly log: Logger;
   private readonly secrets: readonly string[];
   private readonly sse: SseParams;
-  private readonly upload: UploadContext;
-  private readonly read: ReadContext;
-  private readonly copy: CopyContext;
+  private readonly o: ResolvedOptions;
+  private uploadCtx: UploadContext | undefined;
+  private readCtx: ReadContext | undefined;
+  private copyCtx: CopyContext | undefined;
   private readonly find: Lookups;
   /** Uploads neither committed nor aborted yet; close() aborts them. */
-  private readonly uploads = new Set<WriteHandle>();
+  private uploads: Set<WriteHandle> | undefined;
 
   constructor(opts: S3BackendOptions) {
     const o = resolveOptions(opts);
+    this.o = o;
     this.log = opts.log;
-    this.secrets = [opts.credentials.secretAccessKey, opts.credentials.sessionToken ?? ''].filter((s) => s);
+    const token = opts.credentials.sessionToken;
+    this.secrets = token ? [opts.credentials.secretAccessKey, token] : [opts.credentials.secretAccessKey];
     this.sse = sseParams(opts.sse);
     this.pool = new ClientPool({
       credentials: opts.credentials,
@@ -97,7 +104,11 @@ class S3BackendImpl implements S3Backend {
       ...(opts.clientFactory ? { clientFactory: opts.clientFactory } : {}),
     });
     this.find = new Lookups(this.pool, this.secrets);
-    this.upload = {
+  }
+
+  private get upload(): UploadContext {
+    const o = this.o;
+    return (this.uploadCtx ??= {
       pool: this.pool,
       log: this.log,
       secrets: this.secrets,
@@ -106,18 +117,26 @@ class S3BackendImpl implements S3Backend {
       budget: o.uploadBudget,
       maxParts: o.maxParts,
       setObjectMtime: (bucket, key, mtime) => this.setObjectMtime(bucket, key, mtime),
-    };
-    this.read = { pool: this.pool, secrets: this.secrets, readAhead: o.readAhead, maxWindow: o.readWindow };
-    this.copy = {
+    });
+  }
+
+  private get read(): ReadContext {
+    const o = this.o;
+    return (this.readCtx ??= { pool: this.pool, secrets: this.secrets, readAhead: o.readAhead, maxWindow: o.readWindow });
+  }
+
+  private get copy(): CopyContext {
+    const o = this.o;
+    return (this.copyCtx ??= {
       pool: this.pool,
       copyThreshold: o.copyThreshold,
       copyPartSize: o.copyPartSize,
       maxParts: o.maxParts,
-    };
+    });
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.uploads].map((h) => h.abort().catch(() => {})));
+    if (this.uploads) await Promise.all([...this.uploads].map((h) => h.abort().catch(() => {})));
     this.pool.close();
   }
 
@@ -210,8 +229,9 @@ class S3BackendImpl implements S3Backend {
       }
     }
     const h = new S3WriteHandle(this.upload, bucket, key, options.exclusive, options.mtime);
-    this.uploads.add(h);
-    const done = () => void this.uploads.delete(h);
+    const uploads = (this.uploads ??= new Set());
+    uploads.add(h);
+    const done = () => void uploads.delete(h);
     // The same handle, but leaving the open set once it is committed or aborted.
     return {
       get bytesWritten() {
