@@ -87,9 +87,15 @@ const HEAD_BYTES = 32;
 /** A hard bound far above `maxKexQueueBytes`: reaching it means a layer ignored backpressure. */
 const KEX_QUEUE_HARD_FACTOR = 8;
 /**
- * Output held by the socket above which we stop reading. Channels stop at the socket's own
- * high-water mark; this bounds what automatic replies (PONG, UNIMPLEMENTED, request
- * failures) can pile up for a peer that sends but never reads.
+ * Output held by the socket at which `writable` turns false until it drains. Not the socket's
+ * own high-water mark (16 KiB), which every 32 KiB CHANNEL_DATA crosses: that held each channel
+ * to one packet per tick, and one writev per packet, for the whole of a download.
+ */
+const OUTPUT_HIGH_WATER = 256 * 1024;
+/**
+ * Output held by the socket above which we stop reading. Channels stop at OUTPUT_HIGH_WATER;
+ * this bounds what automatic replies (PONG, UNIMPLEMENTED, request failures) can pile up for a
+ * peer that sends but never reads.
  */
 const OUTPUT_PAUSE_BYTES = 1024 * 1024;
 /** The 2^31 packet rekey bound OpenSSH uses, well inside RFC 4344 §3.1's 2^32. */
@@ -428,7 +434,8 @@ export class Transport extends EventEmitter {
       s.seal(seq, wire);
       socket.write(wire);
     }
-    if (socket.writableNeedDrain) {
+    // The socket's 'drain' (#maybeDrain) comes only once it wanted one: its own mark was crossed too.
+    if (socket.writableNeedDrain && socket.writableLength >= OUTPUT_HIGH_WATER) {
       this.#needDrain = true;
       if (!this.#outputBlocked && socket.writableLength > OUTPUT_PAUSE_BYTES) {
         this.#outputBlocked = true;
