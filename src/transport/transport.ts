@@ -119,9 +119,31 @@ const SMALL_PACKET_BYTES = 4096;
 
 function freePacket(buf: Buffer): void {
   const n = buf.length;
-  if (n >= FREE_PACKET_MIN_BYTES && n <= FREE_PACKET_MAX_BYTES && FREE_PACKETS.length < FREE_PACKETS_MAX) {
-    FREE_PACKETS.push(buf);
+  if (n < FREE_PACKET_MIN_BYTES || n > FREE_PACKET_MAX_BYTES) return;
+  const free = FREE_PACKETS;
+  if (free.length < FREE_PACKETS_MAX) {
+    free.push(buf);
+    return;
   }
+  // Full: keep the larger buffers. A packet cut short by a small window is allocated small,
+  // and a list of those would fit no full-size packet again.
+  let min = 0;
+  for (let i = 1; i < free.length; i++) if (free[i]!.length < free[min]!.length) min = i;
+  if (free[min]!.length < n) free[min] = buf;
+}
+
+/** A free packet buffer of at least `n` bytes, taken off the list, or undefined. */
+function takeFreePacket(n: number): Buffer | undefined {
+  const free = FREE_PACKETS;
+  for (let i = free.length - 1; i >= 0; i--) {
+    const b = free[i]!;
+    if (b.length >= n) {
+      free[i] = free[free.length - 1]!;
+      free.pop();
+      return b;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -303,12 +325,7 @@ export class Transport extends EventEmitter {
     const s = this.#seal;
     // The most padding any payload length can need: 4 + 1 + (blockSize - 1).
     const need = PAYLOAD_OFFSET + maxPayload + s.blockSize + 3 + s.macLength;
-    const free = FREE_PACKETS.pop();
-    if (free !== undefined) {
-      if (free.length >= need) return free;
-      FREE_PACKETS.push(free);
-    }
-    return Buffer.allocUnsafe(need);
+    return takeFreePacket(need) ?? Buffer.allocUnsafe(need);
   }
 
   /**
