@@ -649,7 +649,7 @@ async function startServers(w: World): Promise<string[]> {
     });
     details.push(
       `s3gw: \`node ${GATEWAY_NODE_FLAGS.length ? GATEWAY_NODE_FLAGS.join(' ') + ' ' : ''}dist/src/cli.js\` ` +
-        `(defaults: 5 MiB parts, one in flight, SSE AES256), pid ${w.gateway.pid}`,
+        `(defaults: 5 MiB parts streaming while they fill, 6 MiB per upload, SSE AES256), pid ${w.gateway.pid}`,
     );
     log(`bench: s3gw on 127.0.0.1:${w.gateway.port}`);
   }
@@ -676,7 +676,7 @@ async function startServers(w: World): Promise<string[]> {
     log(`bench: rclone serve sftp on 127.0.0.1:${w.rclone.port}`);
   }
   details.push(
-    `clients: OpenSSH sftp -b with \`put\` from tmpfs and \`get\` into /dev/null (default -B 32768 -R 64), password login; ` +
+    `clients: OpenSSH sftp -b with \`put\` from tmpfs and \`get\` into /dev/null (defaults: after our limits@openssh.com, 255 KiB requests, 64 outstanding), password login; ` +
       `MinIO ${w.store.minioVersion} on loopback, single drive, SSE-S3 by a static KMS key`,
   );
   return details;
