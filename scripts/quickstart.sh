@@ -24,5 +24,5 @@ s3gw quick start
   (other users: bash scripts/local-s3.sh env)
 
 MSG
-exec node --initial-old-space-size=64 dist/src/cli.js --listen "127.0.0.1:${port}" --state-dir .state \
+exec node --initial-old-space-size=64 --max-semi-space-size=4 dist/src/cli.js --listen "127.0.0.1:${port}" --state-dir .state \
   --s3-endpoint "${S3GW_TEST_S3_ENDPOINT}" --s3-path-style --s3-region "${S3GW_TEST_REGION:-us-east-1}"
