@@ -91,7 +91,7 @@ test('SSE-KMS uploads carry aws:kms with the configured key', async () => {
 
 test('with the SDK checksums on (WHEN_SUPPORTED) uploads and ranged reads still work', async () => {
   const b = await backend('least', { checksums: 'WHEN_SUPPORTED' });
-  for (const size of [0, 1000, PART + 1000]) {
+  for (const size of [0, 1000, PART + 1000, 2 * PART + 1000]) {
     const h = await b.openWrite(`${DIR}/crc-${size}`, { exclusive: false });
     const sum = await writePattern(h, size, 6);
     await h.commit();
