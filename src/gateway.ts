@@ -5,12 +5,14 @@ import type { HostKey } from './transport/host-key-types.js';
 import { createIamAuthenticator, type IamPrincipal } from './auth/iam.js';
 import { createS3Backend } from './s3/backend.js';
 import { serveSftp } from './sftp/server.js';
+import { parseScpCommand } from './scp/command.js';
+import { serveScp } from './scp/server.js';
 import { escapePeer, type Logger } from './log.js';
 
 /**
  * Composes the gateway: the SSH server, IAM login, and per login an S3 backend signed with
- * that user's own keys behind the `sftp` subsystem. Nothing is shared between users but the
- * process.
+ * that user's own keys behind the `sftp` subsystem and `scp -t` / `scp -f` exec requests.
+ * Nothing is shared between users but the process.
  */
 export function createGateway(config: Config, hostKeys: readonly HostKey[], log: Logger): net.Server {
   const authenticator = createIamAuthenticator({
@@ -57,7 +59,35 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
             );
           };
         },
+        exec(command) {
+          // Every exec is accepted, so the client always hears why and gets exit status 1: a
+          // refused request (CHANNEL_FAILURE) leaves scp without a message, and some clients
+          // waiting. Only scp runs; there is no shell to hand anything else to.
+          const cmd = parseScpCommand(command);
+          if ('error' in cmd) {
+            return (channel) => {
+              slog.info('exec refused', { command: escapePeer(command), reason: cmd.error });
+              channel.writeStderr(`s3gw: ${oneLine(cmd.error)}\n`);
+              channel.exit(1);
+            };
+          }
+          return (channel) => {
+            serveScp(channel, backend, cmd, { log: slog }).then(
+              (status) => channel.exit(status),
+              (err: Error) => {
+                slog.warn('scp session failed', { err: err.message });
+                channel.exit(1);
+              },
+            );
+          };
+        },
       };
     },
   });
+}
+
+/** A message for the client's stderr: one line, no control characters from the peer's command. */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 200);
 }
