@@ -248,7 +248,7 @@ export function sshClientEnv(): SshClientEnv {
  * password authentication only, one prompt, nothing from the user's ~/.ssh or agent.
  * BatchMode=no comes first, because `sftp -b` adds BatchMode=yes and ssh keeps the first value.
  */
-function sshOptions(env: SshClientEnv): string[] {
+export function sshOptions(env: SshClientEnv): string[] {
   return [
     '-F', '/dev/null',
     '-o', 'BatchMode=no',
@@ -266,7 +266,7 @@ function sshOptions(env: SshClientEnv): string[] {
   ];
 }
 
-function askpassEnv(env: SshClientEnv, secret: string): NodeJS.ProcessEnv {
+export function askpassEnv(env: SshClientEnv, secret: string): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {
     ...process.env,
     SSH_ASKPASS: env.askpass,

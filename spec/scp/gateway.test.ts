@@ -1,0 +1,327 @@
+/**
+ * Legacy SCP through the whole gateway (issue #4): OpenSSH `scp -O` (exec `scp -t` / `scp -f`)
+ * and curl's scp:// (libssh2) against the real S3 of spec/helpers/s3-env.ts. Files at the sizes
+ * around the 5 MiB part boundary both ways with sha256 checks, -r trees, -p times, several
+ * sources, a glob the gateway expands itself, errors the client must report (missing file, a
+ * bucket the user may not write, targets where no object can live), a client killed mid-upload,
+ * and exec commands that are not scp.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ListBucketsCommand } from '@aws-sdk/client-s3';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { killStrayChildren } from '../helpers/openssh.js';
+import {
+  BUCKET,
+  MiB,
+  OTHER_BUCKET,
+  admin,
+  assertAbsent,
+  assertStored,
+  creds,
+  e2ePrefix,
+  eventually,
+  headOrNull,
+  logTail,
+  payload,
+  pendingUploads,
+  removePrefix,
+  sha256File,
+  show,
+  startGateway,
+  tempDir,
+  type ClientRun,
+  type Gateway,
+} from '../helpers/gateway.js';
+import {
+  curlScp,
+  curlScpUrl,
+  listTree,
+  scpLegacy,
+  scpLegacyStarted,
+  sshExec,
+  writeTree,
+} from '../helpers/scp.js';
+
+const PREFIX = e2ePrefix('scp-legacy');
+const PART = 5 * MiB;
+const SIZES = [0, 1, PART - 1, PART, PART + 1, 3 * PART + 17];
+
+const test = suite<{ gw: Gateway }>('gateway: legacy scp (scp -O, curl scp://)', { gw: undefined as unknown as Gateway });
+
+test.before(async (ctx) => {
+  ctx.gw = await startGateway();
+});
+
+test.after(async (ctx) => {
+  killStrayChildren();
+  await ctx.gw?.close();
+  await removePrefix(BUCKET, PREFIX + '/');
+});
+
+/** `user@127.0.0.1:path` for scp. */
+async function remote(user: 'least' | 'oneBucket', p: string): Promise<string> {
+  return `${(await creds(user)).accessKeyId}@127.0.0.1:${p}`;
+}
+
+function ok(r: ClientRun, gw: Gateway): void {
+  assert.not.ok(r.timedOut, `hung: ${show(r)}\n--- gateway log\n${logTail(gw)}`);
+  assert.is(r.code, 0, `${show(r)}\n--- gateway log\n${logTail(gw, 15)}`);
+}
+
+/** A failure the client reported: a non-zero exit and something said on stderr, in time. */
+function failed(r: ClientRun, gw: Gateway, said: RegExp): void {
+  assert.not.ok(r.timedOut, `hung: ${show(r)}\n--- gateway log\n${logTail(gw)}`);
+  assert.is.not(r.code, 0, `the client should fail\n${show(r)}`);
+  assert.match(r.stderr, said, show(r));
+}
+
+// ------------------------------------------------------------------ single files
+
+test('scp -O uploads and downloads single files at 0, 1, part-1, part, part+1 and 3 parts + 17 bytes', async ({ gw }) => {
+  const back = tempDir('scp-o-sizes');
+  for (const size of SIZES) {
+    const f = await payload(size);
+    const key = `${PREFIX}/sizes/${size}.bin`;
+    ok(await scpLegacy(gw, 'least', [f.path, await remote('least', `/${BUCKET}/${key}`)]), gw);
+    await assertStored(BUCKET, key, size);
+    const local = path.join(back, `${size}.bin`);
+    ok(await scpLegacy(gw, 'least', [await remote('least', `/${BUCKET}/${key}`), local]), gw);
+    assert.is(fs.statSync(local).size, size, `${size}: size of the download`);
+    assert.is(await sha256File(local), f.sha256, `${size} bytes: same sha256 after the round trip`);
+  }
+});
+
+test('scp -O into a directory target keeps the file name; a download into a directory too', async ({ gw }) => {
+  const f = await payload(1000);
+  ok(await scpLegacy(gw, 'least', [f.path, await remote('least', `/${BUCKET}/${PREFIX}/into/`)]), gw);
+  await assertStored(BUCKET, `${PREFIX}/into/${path.basename(f.path)}`, 1000);
+  const dest = tempDir('scp-o-into');
+  ok(await scpLegacy(gw, 'least', [await remote('least', `/${BUCKET}/${PREFIX}/into/${path.basename(f.path)}`), dest]), gw);
+  assert.is(await sha256File(path.join(dest, path.basename(f.path))), f.sha256);
+});
+
+test('scp -O with several sources: one upload command, one download command', async ({ gw }) => {
+  const src = tempDir('scp-o-many');
+  const files: Record<string, Buffer> = {
+    'one.txt': Buffer.from('one\n'),
+    'two.bin': Buffer.from(fs.readFileSync((await payload(PART + 1)).path)),
+    'three.txt': Buffer.alloc(0),
+  };
+  writeTree(src, files);
+  const names = Object.keys(files);
+  const up = await scpLegacy(gw, 'least', [...names.map((n) => path.join(src, n)), await remote('least', `/${BUCKET}/${PREFIX}/many`)]);
+  ok(up, gw);
+  for (const n of names) await assertStored(BUCKET, `${PREFIX}/many/${n}`, files[n]!.length);
+  const dest = tempDir('scp-o-many-back');
+  const sources = await Promise.all(names.map((n) => remote('least', `/${BUCKET}/${PREFIX}/many/${n}`)));
+  ok(await scpLegacy(gw, 'least', [...sources, dest]), gw);
+  for (const n of names) assert.ok(fs.readFileSync(path.join(dest, n)).equals(files[n]!), `${n}: same bytes`);
+});
+
+// ------------------------------------------------------------------ trees, times, globs
+
+test('scp -O -r copies a tree up and down (nested directories, an empty file, a multipart file)', async ({ gw }) => {
+  const src = path.join(tempDir('scp-o-tree'), 'tree');
+  const big = fs.readFileSync((await payload(PART + 1)).path);
+  const files: Record<string, Buffer> = {
+    'a.txt': Buffer.from('alpha\n'),
+    'empty': Buffer.alloc(0),
+    'sub/b.bin': big,
+    'sub/deeper/c.txt': Buffer.from('gamma\n'),
+    'other/d.txt': Buffer.from('delta\n'),
+  };
+  writeTree(src, files);
+  ok(await scpLegacy(gw, 'least', ['-r', src, await remote('least', `/${BUCKET}/${PREFIX}/`)]), gw);
+  for (const [name, data] of Object.entries(files)) await assertStored(BUCKET, `${PREFIX}/tree/${name}`, data.length);
+
+  const dest = tempDir('scp-o-tree-back');
+  ok(await scpLegacy(gw, 'least', ['-r', await remote('least', `/${BUCKET}/${PREFIX}/tree`), dest]), gw);
+  assert.equal(listTree(path.join(dest, 'tree')), Object.keys(files).sort(), 'the same files came back');
+  for (const [name, data] of Object.entries(files)) {
+    assert.ok(fs.readFileSync(path.join(dest, 'tree', name)).equals(data), `${name}: same bytes`);
+  }
+});
+
+test('scp -O -p keeps the modification time: up with -p, down with -p', async ({ gw }) => {
+  const src = path.join(tempDir('scp-o-times'), 'dated.txt');
+  fs.writeFileSync(src, 'from 2001\n');
+  const mtime = 981_173_106; // 2001-02-03T04:05:06Z
+  fs.utimesSync(src, mtime, mtime);
+  const key = `${PREFIX}/times/dated.txt`;
+  ok(await scpLegacy(gw, 'least', ['-p', src, await remote('least', `/${BUCKET}/${key}`)]), gw);
+  await assertStored(BUCKET, key, 10);
+  const dest = tempDir('scp-o-times-back');
+  ok(await scpLegacy(gw, 'least', ['-p', await remote('least', `/${BUCKET}/${key}`), dest]), gw);
+  const st = fs.statSync(path.join(dest, 'dated.txt'));
+  assert.is(Math.floor(st.mtimeMs / 1000), mtime, 'mtime of the download');
+  // Without -p on the way down, the file is simply new.
+  const plain = tempDir('scp-o-times-plain');
+  ok(await scpLegacy(gw, 'least', [await remote('least', `/${BUCKET}/${key}`), plain]), gw);
+  assert.ok(fs.statSync(path.join(plain, 'dated.txt')).mtimeMs / 1000 > mtime + 86_400 * 365, 'no times without -p');
+});
+
+test("scp -O host:'/bucket/dir/*.txt' . downloads what the glob matches, nothing else", async ({ gw }) => {
+  const src = tempDir('scp-o-glob');
+  const files: Record<string, Buffer> = {
+    'a.txt': Buffer.from('a\n'),
+    'b.txt': Buffer.from('bb\n'),
+    'c.bin': Buffer.from('c\n'),
+    'd.txt.gz': Buffer.from('d\n'),
+  };
+  writeTree(src, files);
+  ok(await scpLegacy(gw, 'least', [...Object.keys(files).map((n) => path.join(src, n)), await remote('least', `/${BUCKET}/${PREFIX}/glob`)]), gw);
+  const dest = tempDir('scp-o-glob-back');
+  // One argument: scp sends `scp -f /bucket/dir/*.txt` unquoted, as sshd's shell would expand it.
+  const r = await scpLegacy(gw, 'least', [await remote('least', `/${BUCKET}/${PREFIX}/glob/*.txt`), '.'], { cwd: dest });
+  ok(r, gw);
+  assert.equal(listTree(dest), ['a.txt', 'b.txt'], show(r));
+  assert.ok(fs.readFileSync(path.join(dest, 'b.txt')).equals(files['b.txt']!));
+});
+
+// ------------------------------------------------------------------ errors the client reports
+
+test('scp -O of a missing file fails with "No such file"', async ({ gw }) => {
+  const dest = tempDir('scp-o-missing');
+  const r = await scpLegacy(gw, 'least', [await remote('least', `/${BUCKET}/${PREFIX}/no-such-file`), dest]);
+  failed(r, gw, /no such file|not found/i);
+  assert.equal(fs.readdirSync(dest), [], 'nothing written locally');
+});
+
+test('scp -O into a bucket the user may not write is denied and stores nothing', async ({ gw }) => {
+  const f = await payload(1000);
+  const key = `${PREFIX}/denied.bin`;
+  const r = await scpLegacy(gw, 'oneBucket', [f.path, await remote('oneBucket', `/${OTHER_BUCKET}/${key}`)]);
+  failed(r, gw, /denied|permission/i);
+  await assertAbsent(OTHER_BUCKET, key);
+  // Reading from it is refused too (S3 answers 403 whether or not the key exists).
+  const down = await scpLegacy(gw, 'oneBucket', [await remote('oneBucket', `/${OTHER_BUCKET}/${key}`), tempDir('scp-o-denied')]);
+  failed(down, gw, /denied|permission/i);
+});
+
+test('scp -O with a target at the root (where only buckets live) fails and creates no bucket', async ({ gw }) => {
+  const f = await payload(1000);
+  const bucketsBefore = await bucketNames();
+  // The root itself as a directory target: the file would be an object without a bucket.
+  failed(await scpLegacy(gw, 'least', [f.path, await remote('least', '/')]), gw, /\S/);
+  // A name at the root as a file target: that is a bucket, not an object.
+  const name = `s3gw-scp-not-a-bucket-${process.pid}`;
+  failed(await scpLegacy(gw, 'least', [f.path, await remote('least', `/${name}`)]), gw, /\S/);
+  assert.equal(await bucketNames(), bucketsBefore, 'no bucket was created');
+  // A bucket root as a source without -r is a directory, not a file.
+  const dest = tempDir('scp-o-bucket-root');
+  failed(await scpLegacy(gw, 'least', [await remote('least', `/${BUCKET}`), dest]), gw, /not a regular file|directory/i);
+  assert.equal(fs.readdirSync(dest), [], 'nothing written locally');
+});
+
+async function bucketNames(): Promise<string[]> {
+  const out = await (await admin()).send(new ListBucketsCommand({}));
+  return (out.Buckets ?? []).map((b) => b.Name!).sort();
+}
+
+// ------------------------------------------------------------------ curl scp:// (libssh2)
+
+test('curl scp:// uploads and downloads (libssh2), across the part boundary', async ({ gw }) => {
+  const dir = tempDir('curl-scp');
+  for (const size of [0, 9_999, PART + 1]) {
+    const f = await payload(size);
+    const key = `${PREFIX}/curl/${size}.bin`;
+    const url = await curlScpUrl(gw, 'least', `/${BUCKET}/${key}`);
+    ok(await curlScp(['--upload-file', f.path, url]), gw);
+    await assertStored(BUCKET, key, size);
+    const back = path.join(dir, `${size}.bin`);
+    ok(await curlScp(['--output', back, url]), gw);
+    assert.is(await sha256File(back), f.sha256, `${size} bytes`);
+  }
+});
+
+test('curl scp:// of a missing file fails; a wrong host key pin is refused before login', async ({ gw }) => {
+  const missing = await curlScp(['--output', '/dev/null', await curlScpUrl(gw, 'least', `/${BUCKET}/${PREFIX}/curl/none`)]);
+  assert.not.ok(missing.timedOut, show(missing));
+  assert.is.not(missing.code, 0, show(missing));
+  const wrongPin = await curlScp(['--output', '/dev/null', await curlScpUrl(gw, 'least', `/${BUCKET}/${PREFIX}/curl/0.bin`)], {
+    pin: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+  });
+  assert.not.ok(wrongPin.timedOut, show(wrongPin));
+  // curl 60: "SSL peer certificate or SSH remote key was not OK".
+  assert.is(wrongPin.code, 60, show(wrongPin));
+});
+
+// ------------------------------------------------------------------ a client killed mid-upload
+
+/** The pids of a process's children (Linux: /proc/PID/task/PID/children). */
+function childPids(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function killMidUpload(gw: Gateway, name: string, killSsh: boolean): Promise<void> {
+  const f = await payload(3 * PART + 17);
+  const key = `${PREFIX}/killed/${name}.bin`;
+  const connectionsBefore = gw.openConnections;
+  // -l 16000 Kbit/s: about 2 MB/s, so the upload is surely in its middle when killed.
+  const run = await scpLegacyStarted(gw, 'least', ['-l', '16000', f.path, await remote('least', `/${BUCKET}/${key}`)]);
+  try {
+    await eventually(
+      `a multipart upload of ${key} to start`,
+      async () => (await pendingUploads(BUCKET, key)).some((u) => u.key === key),
+      30_000,
+    );
+  } catch (err) {
+    const r = await Promise.race([run.done, new Promise<null>((res) => setTimeout(() => res(null), 100))]);
+    throw new Error(`${(err as Error).message}\n${r ? show(r) : 'scp still running'}\n${logTail(gw)}`);
+  }
+  const scpPid = run.pid();
+  assert.ok(scpPid, 'scp is running');
+  const ssh = childPids(scpPid);
+  assert.ok(ssh.length >= 1, 'scp runs ssh as its child');
+  if (killSsh) for (const pid of ssh) process.kill(pid, 'SIGKILL');
+  process.kill(scpPid, 'SIGKILL');
+  const r = await run.done;
+  assert.is(r.signal, 'SIGKILL', 'scp was killed, it did not finish');
+  await eventually(
+    'the gateway to abort the upload and drop the connection',
+    async () =>
+      gw.openConnections <= connectionsBefore &&
+      !(await pendingUploads(BUCKET, key)).some((u) => u.key === key) &&
+      (await headOrNull(BUCKET, key)) === null,
+    30_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- gateway log\n${logTail(gw, 40)}`);
+  });
+  assert.is(await headOrNull(BUCKET, key), null, 'no object');
+  assert.equal((await pendingUploads(BUCKET, key)).filter((u) => u.key === key), [], 'no pending multipart upload');
+}
+
+test('killing ssh under scp -O mid-upload (the connection drops) leaves no object and no pending multipart upload', async ({ gw }) => {
+  await killMidUpload(gw, 'connection-dropped', true);
+});
+
+test('killing scp -O mid-upload (ssh ends the channel with EOF) leaves no object and no pending multipart upload', async ({ gw }) => {
+  await killMidUpload(gw, 'channel-ended', false);
+});
+
+// ------------------------------------------------------------------ exec requests that are not scp
+
+test('exec of anything but scp -t / scp -f gets a message on stderr and exit status 1, never a shell', async ({ gw }) => {
+  for (const command of ['ls', 'sh -c id', 'scp', `scp /${BUCKET}/x`, 'scp -r', 'id; scp -t /x', 'bash']) {
+    const r = await sshExec(gw, 'least', command);
+    assert.not.ok(r.timedOut, `hung: ${show(r)}`);
+    assert.is(r.code, 1, `${command}: exit status\n${show(r)}`);
+    assert.match(r.stderr, /\S/, `${command}: a message on stderr\n${show(r)}`);
+    assert.is(r.out, '', `${command}: nothing on stdout`);
+    assert.not.match(r.stderr, /uid=|exec request failed/, `${command}: ran nothing, and the request was not refused\n${show(r)}`);
+  }
+});
+
+test('the gateway still serves scp -O after the failures above', async ({ gw }) => {
+  const f = await payload(1);
+  ok(await scpLegacy(gw, 'least', [f.path, await remote('least', `/${BUCKET}/${PREFIX}/after.bin`)]), gw);
+  await assertStored(BUCKET, `${PREFIX}/after.bin`, 1);
+});
+
+test.run();
