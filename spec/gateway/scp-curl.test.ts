@@ -1,7 +1,7 @@
 /**
  * The gateway end to end with `scp` in its default SFTP mode (OpenSSH 9.2: scp speaks SFTP unless
  * given -O) and with curl's sftp:// (libssh2): up, down and, for scp, a small tree with -r.
- * The gateway serves only the sftp subsystem, so a legacy `scp -O` is refused and says so.
+ * Legacy `scp -O` (exec scp -t / -f) has its own suite: spec/scp/gateway.test.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,7 +11,6 @@ import { killStrayChildren, runSsh } from '../helpers/openssh.js';
 import {
   BUCKET,
   MiB,
-  assertAbsent,
   assertOk,
   assertStored,
   creds,
@@ -118,17 +117,12 @@ test('an sftp session the client ends with EOF gets exit-status 0 before CLOSE (
   assert.is(r.code, 0, `ssh -s sftp exit code (${r.stderr.split('\n').filter((l) => /exit|close|eof/i.test(l)).join(' | ')})`);
 });
 
-test('scp of a missing file fails and says so; legacy scp -O is refused', async ({ gw }) => {
+test('scp of a missing file fails and says so', async ({ gw }) => {
   const dest = tempDir('scp-missing');
   const r = await scp(gw, 'least', [await scpRemote('least', `/${BUCKET}/${PREFIX}/no-such-file`), dest]);
   assert.not.ok(r.timedOut, show(r));
   assert.is.not(r.code, 0, show(r));
   assert.match(r.stderr, /No such file|not found/, show(r));
-  const f = await payload(1);
-  const legacy = await scp(gw, 'least', ['-O', f.path, await scpRemote('least', `/${BUCKET}/${PREFIX}/legacy.bin`)]);
-  assert.not.ok(legacy.timedOut, show(legacy));
-  assert.is.not(legacy.code, 0, `legacy scp (exec "scp -t") is not served\n${show(legacy)}`);
-  await assertAbsent(BUCKET, `${PREFIX}/legacy.bin`);
 });
 
 test('curl sftp:// uploads and downloads, with the secret percent-encoded in the URL', async ({ gw }) => {
