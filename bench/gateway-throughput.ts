@@ -1,6 +1,6 @@
 /**
  * Gateway throughput (issue #3 §10): a file uploaded to and downloaded from S3 through s3gw with
- * OpenSSH's sftp, against the same transfer made directly with @aws-sdk/client-s3, against
+ * OpenSSH's sftp and with legacy `scp -O` (issue #4), against the same transfer made directly with @aws-sdk/client-s3, against
  * `rclone serve sftp` over the same store, and against s3gw's SSH core alone (the test-discard and
  * test-source subsystems, no SFTP, no S3), in interleaved rounds on the same machine. Not a test:
  * it prints figures and ratios (markdown on stdout, progress on stderr) and fails loudly only when
@@ -48,6 +48,7 @@ import {
   parseSize,
   removeBucket,
   runClient,
+  scpArgv,
   sftpArgv,
   sftpEnv,
   sha256File,
@@ -63,10 +64,11 @@ const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 
 // ------------------------------------------------------------------ what is compared
 
-const IMPLS = ['s3gw', 'core', 'direct', 'rclone'] as const;
+const IMPLS = ['s3gw', 'scp', 'core', 'direct', 'rclone'] as const;
 type Impl = (typeof IMPLS)[number];
 const TITLE: Record<Impl, string> = {
   s3gw: 's3gw (sftp)',
+  scp: 's3gw (scp -O)',
   core: 'SSH core alone',
   direct: 'direct SDK',
   rclone: 'rclone serve sftp',
@@ -278,6 +280,22 @@ async function checkUpload(w: World, key: string, what: string, round: number): 
   };
 }
 
+/** The OpenSSH clients measured against a server: sftp against s3gw or rclone, scp -O against s3gw. */
+type ClientImpl = 's3gw' | 'scp' | 'rclone';
+const CLIENT_NAME: Record<ClientImpl, string> = { s3gw: 'sftp', scp: 'scp', rclone: 'sftp' };
+
+/**
+ * One transfer by an OpenSSH client: `put` / `get` in an `sftp -b` batch, or `scp -O` with the
+ * same source and target.
+ */
+function clientRun(w: World, impl: ClientImpl, d: Direction, key: string, local: string, name: string) {
+  const remote = `/${w.bucket}/${key}`;
+  if (impl !== 'scp') return sftpRun(w, impl, d === 'up' ? `put ${local} ${remote}` : `get ${remote} ${local}`, name);
+  const target = { port: w.gateway!.port, user: w.store.accessKeyId, password: w.store.secretAccessKey };
+  const argv = d === 'up' ? scpArgv(target, local, remote, 'to', CIPHER, MAC) : scpArgv(target, remote, local, 'from', CIPHER, MAC);
+  return runClient(argv, sftpEnv(w.askpass, target.password), TIMEOUT_MS);
+}
+
 /** One `sftp -b` run of `command` against the gateway or rclone. */
 function sftpRun(w: World, impl: 's3gw' | 'rclone', command: string, name: string) {
   const batch = path.join(w.dir, `batch-${name}`);
@@ -289,9 +307,11 @@ function sftpRun(w: World, impl: 's3gw' | 'rclone', command: string, name: strin
   return runClient(sftpArgv(target, batch, CIPHER, MAC), sftpEnv(w.askpass, target.password), TIMEOUT_MS);
 }
 
-async function measureSftp(w: World, impl: 's3gw' | 'rclone', d: Direction, round: number): Promise<Measured> {
+async function measureSftp(w: World, impl: ClientImpl, d: Direction, round: number): Promise<Measured> {
   const what = `${impl} ${DIR_TITLE[d]} round ${round}`;
-  const server = impl === 's3gw' ? w.gateway! : w.rclone!;
+  const client = CLIENT_NAME[impl];
+  const onGateway = impl !== 'rclone';
+  const server = onGateway ? w.gateway! : w.rclone!;
   const pid = server.child.pid!;
   const key = d === 'up' ? keyOf(impl, round) : await ensureDownloadSource(w, impl, round);
   if (d === 'up') w.keys.add(key);
@@ -299,19 +319,18 @@ async function measureSftp(w: World, impl: 's3gw' | 'rclone', d: Direction, roun
   // the writer about 0.9 s of system time per GiB (memory the host backs lazily), which made the
   // client's CPU, and so the wall, jump between rounds. Round 1 also downloads into tmpfs,
   // unmeasured, for the size and sha256 checks.
-  const command = d === 'up' ? `put ${w.source} /${w.bucket}/${key}` : `get /${w.bucket}/${key} /dev/null`;
   const closedBefore = w.gateway?.closed ?? 0;
   const cpu0 = cpuSplit(pid);
   const wrote0 = bytesWritten(pid);
   const minio0 = minioCpu(w);
-  const run = await sftpRun(w, impl, command, `${impl}-${d}`);
-  if (impl === 's3gw') await w.gateway!.waitClosed(closedBefore + 1);
+  const run = await clientRun(w, impl, d, key, d === 'up' ? w.source : '/dev/null', `${impl}-${d}`);
+  if (onGateway) await w.gateway!.waitClosed(closedBefore + 1);
   await cpuSettled(pid, 200);
   const cpu1 = cpuSplit(pid);
   const serverSys = cpu1.sys - cpu0.sys;
   const serverCpu = cpu1.user - cpu0.user + serverSys;
   const minio = minioCpu(w) - minio0;
-  if (run.exit !== 0) throw new Error(`${what}: sftp exited with ${run.exit}: ${run.stderr.trim().slice(0, 2000)}`);
+  if (run.exit !== 0) throw new Error(`${what}: ${client} exited with ${run.exit}: ${run.stderr.trim().slice(0, 2000)}`);
   let verify: () => Promise<void>;
   if (d === 'up') {
     verify = await checkUpload(w, key, what, round);
@@ -325,8 +344,8 @@ async function measureSftp(w: World, impl: 's3gw' | 'rclone', d: Direction, roun
       const local = path.join(w.dir, `down-${impl}`);
       const closed = w.gateway?.closed ?? 0;
       try {
-        const check = await sftpRun(w, impl, `get /${w.bucket}/${key} ${local}`, `${impl}-check`);
-        if (check.exit !== 0) throw new Error(`${what} (check download): sftp exited with ${check.exit}: ${check.stderr.trim().slice(0, 2000)}`);
+        const check = await clientRun(w, impl, 'down', key, local, `${impl}-check`);
+        if (check.exit !== 0) throw new Error(`${what} (check download): ${client} exited with ${check.exit}: ${check.stderr.trim().slice(0, 2000)}`);
         const h = await sha256File(local);
         if (h.bytes !== SIZE) throw new IncompleteTransfer(`${what} (check download): INCOMPLETE TRANSFER: ${h.bytes} of ${SIZE} bytes arrived`);
         if (h.sha256 !== w.sourceSha) throw new IncompleteTransfer(`${what} (check download): CORRUPT TRANSFER: sha256 ${h.sha256}, source ${w.sourceSha}`);
@@ -334,7 +353,7 @@ async function measureSftp(w: World, impl: 's3gw' | 'rclone', d: Direction, roun
         rmSync(local, { force: true });
       }
       // Its connection must be gone before the next measurement counts closed connections.
-      if (impl === 's3gw') await w.gateway!.waitClosed(closed + 1);
+      if (onGateway) await w.gateway!.waitClosed(closed + 1);
     };
   }
   const gib = SIZE / GIB;
@@ -459,6 +478,7 @@ function measure(w: World, impl: Impl, d: Direction, round: number): Promise<Sam
   return quietly(`${impl} ${DIR_TITLE[d]}`, () => {
     switch (impl) {
       case 's3gw':
+      case 'scp':
       case 'rclone':
         return measureSftp(w, impl, d, round);
       case 'core':
@@ -515,6 +535,7 @@ function report(w: World, samples: Sample[], details: string[]): string {
   {
     const head = ['direction'];
     if (has('s3gw')) head.push('s3gw gateway');
+    if (has('scp')) head.push('s3gw gateway, scp -O');
     if (has('core')) head.push('SSH core alone');
     if (has('direct')) head.push('direct SDK client');
     const all = has('s3gw') && has('core') && has('direct');
@@ -526,6 +547,7 @@ function report(w: World, samples: Sample[], details: string[]): string {
       const sdk = pick('direct', d, (s) => s.serverCpuPerGiB);
       const row = [DIR_TITLE[d]];
       if (has('s3gw')) row.push(cell(gw, 2));
+      if (has('scp')) row.push(cell(pick('scp', d, (s) => s.serverCpuPerGiB), 2));
       if (has('core')) row.push(cell(core, 2));
       if (has('direct')) row.push(cell(sdk, 2));
       if (all) {
@@ -543,7 +565,7 @@ function report(w: World, samples: Sample[], details: string[]): string {
     const head = ['direction', ...list.map((i) => (i === 'direct' ? 'direct SDK client' : TITLE[i]))];
     out.push(...table(head, directions.map((d) => [DIR_TITLE[d], ...list.map((i) => cell(pick(i, d, (s) => s.serverSysPerGiB), 2))])));
   }
-  const pathImpls = (['s3gw', 'direct', 'rclone'] as const).filter((i) => has(i));
+  const pathImpls = (['s3gw', 'scp', 'direct', 'rclone'] as const).filter((i) => has(i));
   if (w.store.minioPid !== undefined && pathImpls.length > 0) {
     // Everything a transfer ran, per GiB: on a machine whose cores are all busy, wall time
     // follows this sum, so the ratio of two paths' sums bounds the ratio of their wall speeds.
@@ -582,11 +604,12 @@ function report(w: World, samples: Sample[], details: string[]): string {
   if (w.store.minioPid !== undefined || impls.some((i) => i !== 'direct')) {
     out.push('', '#### CPU seconds per GiB of the other processes: MinIO, and the OpenSSH client', '');
     const cols: { title: string; impl: Impl; f: (s: Sample) => number | undefined }[] = [];
-    for (const i of ['s3gw', 'direct', 'rclone'] as const) {
+    for (const i of ['s3gw', 'scp', 'direct', 'rclone'] as const) {
       if (has(i) && w.store.minioPid !== undefined) cols.push({ title: `MinIO, ${TITLE[i]}`, impl: i, f: (s) => s.minioCpuPerGiB });
     }
-    for (const i of ['s3gw', 'rclone', 'core'] as const) {
-      if (has(i)) cols.push({ title: `${i === 'core' ? 'ssh' : 'sftp + ssh'}, ${TITLE[i]}`, impl: i, f: (s) => s.clientCpuPerGiB });
+    for (const i of ['s3gw', 'scp', 'rclone', 'core'] as const) {
+      const client = i === 'core' ? 'ssh' : i === 'scp' ? 'scp + ssh' : 'sftp + ssh';
+      if (has(i)) cols.push({ title: `${client}, ${TITLE[i]}`, impl: i, f: (s) => s.clientCpuPerGiB });
     }
     const head = ['direction', ...cols.map((c) => c.title)];
     out.push(...table(head, directions.map((d) => [DIR_TITLE[d], ...cols.map((c) => cell(pick(c.impl, d, c.f), 2))])));
@@ -595,8 +618,8 @@ function report(w: World, samples: Sample[], details: string[]): string {
   out.push(
     '',
     `Checked on every transfer: the object's size after an upload, the direct download's byte count, and for sftp ` +
-      `downloads (into /dev/null) that the server wrote at least the file's size. ${sha} of ${samples.length} ` +
-      `transfers were also checked by sha256 against the source (uploads read back; for sftp downloads, one more ` +
+      `and scp downloads (into /dev/null) that the server wrote at least the file's size. ${sha} of ${samples.length} ` +
+      `transfers were also checked by sha256 against the source (uploads read back; for sftp and scp downloads, one more ` +
       `unmeasured download into tmpfs).`,
   );
   return out.join('\n');
@@ -639,7 +662,7 @@ async function tearDown(w: World): Promise<void> {
 
 async function startServers(w: World): Promise<string[]> {
   const details: string[] = [];
-  if (impls.includes('s3gw')) {
+  if (impls.includes('s3gw') || impls.includes('scp')) {
     w.gateway = await Gateway.start({
       dir: w.dir,
       hostKey: w.hostKey.file,
@@ -677,6 +700,7 @@ async function startServers(w: World): Promise<string[]> {
   }
   details.push(
     `clients: OpenSSH sftp -b with \`put\` from tmpfs and \`get\` into /dev/null (defaults: after our limits@openssh.com, 255 KiB requests, 64 outstanding), password login; ` +
+      (impls.includes('scp') ? `\`scp -O\` (legacy protocol, the same gateway) from the same tmpfs file and into /dev/null; ` : '') +
       `MinIO ${w.store.minioVersion} on loopback, single drive, SSE-S3 by a static KMS key`,
   );
   return details;

@@ -482,12 +482,32 @@ export function makeAskpass(dir: string): SftpEnv {
  * state. `-o BatchMode=no` comes before `-b`, which adds BatchMode=yes (OpenSSH keeps the first).
  */
 export function sftpArgv(t: SftpTarget, batchFile: string, cipher: string, mac: string): string[] {
+  return ['sftp', ...clientOptions(cipher, mac), '-P', String(t.port), '-b', batchFile, `${t.user}@127.0.0.1`];
+}
+
+/**
+ * `scp -O FROM TO` (the legacy protocol: exec `scp -t` / `scp -f`, no SFTP), with the same login,
+ * algorithms and host key handling as sftpArgv. `remote` marks which of the two is a path on the
+ * server ("/bucket/key"): the other is local.
+ */
+export function scpArgv(t: SftpTarget, from: string, to: string, remote: 'from' | 'to', cipher: string, mac: string): string[] {
+  const at = (p: string) => `${t.user}@127.0.0.1:${p}`;
+  return [
+    'scp',
+    '-O',
+    ...clientOptions(cipher, mac),
+    '-P', String(t.port),
+    remote === 'from' ? at(from) : from,
+    remote === 'to' ? at(to) : to,
+  ];
+}
+
+/** The -o options of every OpenSSH bench client; BatchMode=no first, since OpenSSH keeps the first value. */
+function clientOptions(cipher: string, mac: string): string[] {
   const o = (kv: string) => ['-o', kv];
   return [
-    'sftp',
     ...o('BatchMode=no'),
     '-F', '/dev/null',
-    '-P', String(t.port),
     ...o('StrictHostKeyChecking=no'),
     ...o('UserKnownHostsFile=/dev/null'),
     ...o('GlobalKnownHostsFile=/dev/null'),
@@ -504,8 +524,6 @@ export function sftpArgv(t: SftpTarget, batchFile: string, cipher: string, mac: 
     ...o('HostKeyAlgorithms=ssh-ed25519'),
     ...o(`Ciphers=${cipher}`),
     ...o(`MACs=${mac}`),
-    '-b', batchFile,
-    `${t.user}@127.0.0.1`,
   ];
 }
 
