@@ -31,7 +31,7 @@ export interface ScpCommand {
   recursive: boolean;
   /** `-p`: T records with modification times. */
   preserve: boolean;
-  /** `-d`: the sink's target must be a directory. */
+  /** `-d`, or a sink target ending in "/": the target must be a directory (or a new prefix). */
   targetIsDir: boolean;
   /** `-v`: accepted; it changes nothing on the wire. */
   verbose: boolean;
@@ -94,11 +94,15 @@ export function parseScpCommand(command: string): ScpCommand | { error: string }
     if (Buffer.byteLength(p) > MAX_PATH) return { error: `scp: path longer than ${MAX_PATH} bytes` };
     paths.push(normalisePath(p));
   }
+  // A sink target written as a directory ("/bucket/dir/", "/bucket/dir/.") must be one, as -d
+  // says: on S3 that is how an upload into a prefix with nothing in it yet is asked for.
+  const target = rest[0]!.literal;
+  const dirSyntax = mode === 'sink' && (target.endsWith('/') || target.endsWith('/.') || target === '.');
   return {
     mode,
     recursive: flags.r,
     preserve: flags.p,
-    targetIsDir: flags.d,
+    targetIsDir: flags.d || dirSyntax,
     verbose: flags.v,
     paths,
   };

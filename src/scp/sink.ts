@@ -1,4 +1,4 @@
-import { BackendError, S_IFDIR, S_IFMT, type WriteHandle } from '../backend.js';
+import { BackendError, S_IFDIR, S_IFMT, type FileAttrs, type WriteHandle } from '../backend.js';
 import { MAX_DEPTH, joinPath, ScpStop, type ScpContext } from './context.js';
 import { ScpGoneError } from './input.js';
 import { errorRecord, parseRecord, ScpProtocolError } from './protocol.js';
@@ -16,7 +16,11 @@ import { errorRecord, parseRecord, ScpProtocolError } from './protocol.js';
  */
 export async function runSink(ctx: ScpContext): Promise<void> {
   const target = ctx.cmd.paths[0]!;
-  const targetIsDir = await isDirectory(ctx, target);
+  // -d (scp sends it for several sources, and parseScpCommand sets it for a target ending in
+  // "/"): the target is a directory. On S3 a prefix with nothing under it yet is one too: it
+  // appears with the first object, so only a file in the way is an error.
+  const stat = await statOrNull(ctx, target);
+  const targetIsDir = stat !== null ? (stat.mode & S_IFMT) === S_IFDIR : ctx.cmd.targetIsDir;
   if (ctx.cmd.targetIsDir && !targetIsDir) {
     ctx.errors++;
     await ctx.write(errorRecord(true, `${target}: Not a directory`));
@@ -26,11 +30,11 @@ export async function runSink(ctx: ScpContext): Promise<void> {
   await level(ctx, target, targetIsDir, 0);
 }
 
-async function isDirectory(ctx: ScpContext, path: string): Promise<boolean> {
+async function statOrNull(ctx: ScpContext, path: string): Promise<FileAttrs | null> {
   try {
-    return ((await ctx.backend.stat(path)).mode & S_IFMT) === S_IFDIR;
+    return await ctx.backend.stat(path);
   } catch {
-    return false;
+    return null;
   }
 }
 
