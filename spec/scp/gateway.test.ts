@@ -27,6 +27,7 @@ import {
   payload,
   pendingUploads,
   removePrefix,
+  sftpBatch,
   sha256File,
   show,
   startGateway,
@@ -95,11 +96,27 @@ test('scp -O uploads and downloads single files at 0, 1, part-1, part, part+1 an
 
 test('scp -O into a directory target keeps the file name; a download into a directory too', async ({ gw }) => {
   const f = await payload(1000);
-  ok(await scpLegacy(gw, 'least', [f.path, await remote('least', `/${BUCKET}/${PREFIX}/into/`)]), gw);
-  await assertStored(BUCKET, `${PREFIX}/into/${path.basename(f.path)}`, 1000);
+  const name = path.basename(f.path);
+  ok(await sftpBatch(gw, 'least', [`mkdir /${BUCKET}/${PREFIX}/into`]), gw);
+  for (const target of [`/${BUCKET}/${PREFIX}/into`, `/${BUCKET}/${PREFIX}/into/`]) {
+    ok(await scpLegacy(gw, 'least', [f.path, await remote('least', target)]), gw);
+    await assertStored(BUCKET, `${PREFIX}/into/${name}`, 1000);
+    assert.is(await headOrNull(BUCKET, `${PREFIX}/into`), null, `${target}: no object named like the directory`);
+  }
   const dest = tempDir('scp-o-into');
-  ok(await scpLegacy(gw, 'least', [await remote('least', `/${BUCKET}/${PREFIX}/into/${path.basename(f.path)}`), dest]), gw);
-  assert.is(await sha256File(path.join(dest, path.basename(f.path))), f.sha256);
+  ok(await scpLegacy(gw, 'least', [await remote('least', `/${BUCKET}/${PREFIX}/into/${name}`), dest]), gw);
+  assert.is(await sha256File(path.join(dest, name)), f.sha256);
+});
+
+test('scp -O to "dir/" that does not exist never stores an object named "dir"', async ({ gw }) => {
+  // OpenSSH's sink fails here (open("dir/") is EISDIR or ENOENT); on S3, where a directory is
+  // only a prefix, storing the file inside it would do too. Dropping the slash would not.
+  const f = await payload(1000);
+  const r = await scpLegacy(gw, 'least', [f.path, await remote('least', `/${BUCKET}/${PREFIX}/fresh/`)]);
+  assert.not.ok(r.timedOut, show(r));
+  assert.is(await headOrNull(BUCKET, `${PREFIX}/fresh`), null, `the trailing slash was dropped\n${show(r)}`);
+  if (r.code === 0) await assertStored(BUCKET, `${PREFIX}/fresh/${path.basename(f.path)}`, 1000);
+  else assert.match(r.stderr, /\S/, show(r));
 });
 
 test('scp -O with several sources: one upload command, one download command', async ({ gw }) => {
@@ -111,6 +128,8 @@ test('scp -O with several sources: one upload command, one download command', as
   };
   writeTree(src, files);
   const names = Object.keys(files);
+  // Several sources need a directory as the target (scp sends -d), as with OpenSSH's sink.
+  ok(await sftpBatch(gw, 'least', [`mkdir /${BUCKET}/${PREFIX}/many`]), gw);
   const up = await scpLegacy(gw, 'least', [...names.map((n) => path.join(src, n)), await remote('least', `/${BUCKET}/${PREFIX}/many`)]);
   ok(up, gw);
   for (const n of names) await assertStored(BUCKET, `${PREFIX}/many/${n}`, files[n]!.length);
@@ -171,6 +190,7 @@ test("scp -O host:'/bucket/dir/*.txt' . downloads what the glob matches, nothing
     'd.txt.gz': Buffer.from('d\n'),
   };
   writeTree(src, files);
+  ok(await sftpBatch(gw, 'least', [`mkdir /${BUCKET}/${PREFIX}/glob`]), gw);
   ok(await scpLegacy(gw, 'least', [...Object.keys(files).map((n) => path.join(src, n)), await remote('least', `/${BUCKET}/${PREFIX}/glob`)]), gw);
   const dest = tempDir('scp-o-glob-back');
   // One argument: scp sends `scp -f /bucket/dir/*.txt` unquoted, as sshd's shell would expand it.
@@ -222,13 +242,28 @@ async function bucketNames(): Promise<string[]> {
 
 // ------------------------------------------------------------------ curl scp:// (libssh2)
 
-test('curl scp:// uploads and downloads (libssh2), across the part boundary', async ({ gw }) => {
-  const dir = tempDir('curl-scp');
+test('curl scp:// downloads (libssh2, scp -f), across the part boundary', async ({ gw }) => {
+  const dir = tempDir('curl-scp-down');
   for (const size of [0, 9_999, PART + 1]) {
     const f = await payload(size);
-    const key = `${PREFIX}/curl/${size}.bin`;
+    const key = `${PREFIX}/curl-down/${size}.bin`;
+    ok(await scpLegacy(gw, 'least', [f.path, await remote('least', `/${BUCKET}/${key}`)]), gw);
+    const back = path.join(dir, `${size}.bin`);
+    ok(await curlScp(['--output', back, await curlScpUrl(gw, 'least', `/${BUCKET}/${key}`)]), gw);
+    assert.is(await sha256File(back), f.sha256, `${size} bytes`);
+  }
+});
+
+test('curl scp:// uploads (libssh2, scp -t: it ends the file with EOF, not the trailing NUL)', async ({ gw }) => {
+  const dir = tempDir('curl-scp-up');
+  for (const size of [0, 9_999, PART + 1]) {
+    const f = await payload(size);
+    const key = `${PREFIX}/curl-up/${size}.bin`;
     const url = await curlScpUrl(gw, 'least', `/${BUCKET}/${key}`);
-    ok(await curlScp(['--upload-file', f.path, url]), gw);
+    const up = await curlScp(['--upload-file', f.path, url]);
+    ok(up, gw);
+    const stored = await headOrNull(BUCKET, key);
+    assert.ok(stored, `${size} bytes: curl reported success but ${key} is not in S3\n${show(up)}\n--- gateway log\n${logTail(gw, 12)}`);
     await assertStored(BUCKET, key, size);
     const back = path.join(dir, `${size}.bin`);
     ok(await curlScp(['--output', back, url]), gw);
@@ -237,10 +272,10 @@ test('curl scp:// uploads and downloads (libssh2), across the part boundary', as
 });
 
 test('curl scp:// of a missing file fails; a wrong host key pin is refused before login', async ({ gw }) => {
-  const missing = await curlScp(['--output', '/dev/null', await curlScpUrl(gw, 'least', `/${BUCKET}/${PREFIX}/curl/none`)]);
+  const missing = await curlScp(['--output', '/dev/null', await curlScpUrl(gw, 'least', `/${BUCKET}/${PREFIX}/curl-down/none`)]);
   assert.not.ok(missing.timedOut, show(missing));
   assert.is.not(missing.code, 0, show(missing));
-  const wrongPin = await curlScp(['--output', '/dev/null', await curlScpUrl(gw, 'least', `/${BUCKET}/${PREFIX}/curl/0.bin`)], {
+  const wrongPin = await curlScp(['--output', '/dev/null', await curlScpUrl(gw, 'least', `/${BUCKET}/${PREFIX}/curl-down/0.bin`)], {
     pin: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
   });
   assert.not.ok(wrongPin.timedOut, show(wrongPin));
