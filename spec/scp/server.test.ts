@@ -245,8 +245,9 @@ Sink('a write that fails: the rest of the file is read and dropped, the upload a
   r.peer.end.end();
   assert.is(await r.status, 1);
   assert.ok(!r.backend.exists('/b/bad'));
-  // 'next' never got its trailing \0 before the client left: aborted too.
-  assert.is(r.backend.aborted, 2);
+  // 'next' (zero bytes) was complete when the client left without its trailing \0: stored.
+  assert.is(r.backend.aborted, 1);
+  assert.ok(r.backend.exists('/b/next'));
   assert.is(r.backend.pending.size, 0);
 });
 
@@ -277,6 +278,31 @@ Sink('a client that disappears mid-file aborts the upload', async () => {
   assert.is(r.backend.pending.size, 0);
   const e = r.events[0]!;
   assert.ok(e.type === 'upload' && !e.ok && e.bytes === 3);
+});
+
+Sink('a file whose data is complete but the client ends without the trailing \\0 (libssh2, curl scp://) is stored', async () => {
+  const r = start('scp -t /b/f', withBucket());
+  await r.peer.reply();
+  r.peer.send('C0644 3 f\n');
+  await r.peer.reply();
+  r.peer.send('abc');
+  r.peer.end.end();
+  assert.is(await r.status, 0);
+  assert.is(r.backend.file('/b/f')?.toString(), 'abc');
+});
+
+Sink('-d or a trailing / on a target that does not exist yet: a new prefix, files keep their names', async () => {
+  for (const cmd of ['scp -d -t /b/new', 'scp -t /b/new/']) {
+    const r = start(cmd, withBucket());
+    await r.peer.reply();
+    r.peer.send('C0644 1 one\n');
+    await r.peer.reply();
+    r.peer.send('1\0');
+    assert.is(await r.peer.reply(), '');
+    r.peer.end.end();
+    assert.is(await r.status, 0, cmd);
+    assert.is(r.backend.file('/b/new/one')?.toString(), '1', cmd);
+  }
 });
 
 Sink('a client that disappears inside a directory ends with status 1', async () => {

@@ -90,12 +90,16 @@ export class ScpContext {
 
   /**
    * Reads the peer's answer to what we sent: \0 is true; \x01 (a warning, the text follows) is
-   * false, and the caller skips what it was sending; \x02 ends the session.
+   * false, and the caller skips what it was sending; \x02 ends the session. The end of input
+   * is an error unless `endIsOk`.
    */
-  async response(): Promise<boolean> {
+  async response(endIsOk = false): Promise<boolean> {
     const b = await this.input.readByte();
     if (b === 0) return true;
-    if (b === -1) throw new ScpGoneError();
+    if (b === -1) {
+      if (endIsOk) return true;
+      throw new ScpGoneError();
+    }
     const text = b === 1 || b === 2 ? ((await this.input.readLine()) ?? '') : '';
     this.errors++;
     if (b === 1) {

@@ -1,5 +1,5 @@
 import { BackendError, S_IFDIR, S_IFMT, type FileAttrs, type WriteHandle } from '../backend.js';
-import { MAX_DEPTH, joinPath, ScpStop, type ScpContext } from './context.js';
+import { MAX_DEPTH, describe, joinPath, ScpStop, type ScpContext } from './context.js';
 import { ScpGoneError } from './input.js';
 import { errorRecord, parseRecord, ScpProtocolError } from './protocol.js';
 
@@ -17,14 +17,21 @@ import { errorRecord, parseRecord, ScpProtocolError } from './protocol.js';
 export async function runSink(ctx: ScpContext): Promise<void> {
   const target = ctx.cmd.paths[0]!;
   // -d (scp sends it for several sources, and parseScpCommand sets it for a target ending in
-  // "/"): the target is a directory. On S3 a prefix with nothing under it yet is one too: it
-  // appears with the first object, so only a file in the way is an error.
+  // "/"): the target is a directory. On S3 a prefix with nothing under it yet is as good as
+  // one, so a missing target is made (backend.mkdir, as for D) and only a file in the way, or
+  // a directory we may not make, is an error.
   const stat = await statOrNull(ctx, target);
-  const targetIsDir = stat !== null ? (stat.mode & S_IFMT) === S_IFDIR : ctx.cmd.targetIsDir;
+  let targetIsDir = stat !== null && (stat.mode & S_IFMT) === S_IFDIR;
   if (ctx.cmd.targetIsDir && !targetIsDir) {
-    ctx.errors++;
-    await ctx.write(errorRecord(true, `${target}: Not a directory`));
-    throw new ScpStop('target is not a directory');
+    try {
+      if (stat !== null) throw new BackendError('ENOTDIR', `not a directory: ${target}`);
+      await ensureDirectory(ctx, target);
+      targetIsDir = true;
+    } catch (err) {
+      ctx.errors++;
+      await ctx.write(errorRecord(true, `${target}: ${describe(err, ctx.log)}`));
+      throw new ScpStop('target is not a directory');
+    }
   }
   await ctx.write('\0');
   await level(ctx, target, targetIsDir, 0);
@@ -138,7 +145,9 @@ async function receiveFile(ctx: ScpContext, path: string, size: number, mtime: n
       }
     });
     // The sender's trailing byte: \0, or \x01/\x02 and a message if it could not read its file.
-    const ok = await ctx.response();
+    // libssh2 (curl scp://) sends no trailing \0: it ends the channel after the data. Every byte
+    // the C record promised has arrived, so the file is whole and is committed.
+    const ok = await ctx.response(true);
     if (!ok) failure ??= new ScpProtocolError('the client reported an error reading its file');
     if (failure === null) {
       try {
@@ -159,7 +168,7 @@ async function receiveFile(ctx: ScpContext, path: string, size: number, mtime: n
     return;
   }
   report(true);
-  await ctx.write('\0');
+  if (!ctx.input.ended) await ctx.write('\0');
 }
 
 function errorText(err: unknown): string {
