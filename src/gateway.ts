@@ -73,7 +73,10 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
           }
           return (channel) => {
             serveScp(channel, backend, cmd, { log: slog }).then(
-              (status) => channel.exit(status),
+              (status) => {
+                if (status !== 0) slog.info('scp ended with an error', { mode: cmd.mode, status });
+                channel.exit(status);
+              },
               (err: Error) => {
                 slog.warn('scp session failed', { err: err.message });
                 channel.exit(1);
