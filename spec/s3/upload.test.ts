@@ -302,10 +302,22 @@ test('openWrite on a bucket or the root is EISDIR; in a missing bucket ENOENT', 
   await rejectsWith(b.openWrite('/no-such-bucket-s3gw/f', { exclusive: false }), 'ENOENT');
 });
 
-test('an upload of known size beyond parts × part size fails at open', async () => {
+test('a known size beyond parts × part size gets larger parts; beyond what S3 takes it fails at open', async () => {
   const b = await backend('least', { maxParts: 4 });
-  const msg = await rejectsWith(b.openWrite(`${DIR}/huge`, { exclusive: false, expectedSize: 4 * PART + 1 }), 'EINVAL');
+  // 4 parts of 5 MiB are too few for 20 MiB + 1: the parts grow to 6 MiB (whole MiB).
+  const size = 4 * PART + 1;
+  const big = await b.openWrite(`${DIR}/known-big`, { exclusive: false, expectedSize: size });
+  const sum = await writePattern(big, size, 31);
+  await big.commit();
+  const head = await headAsAdmin(BUCKET, `${PREFIX}/known-big`);
+  assert.is(head.ContentLength, size);
+  assert.match(head.ETag ?? '', /-4"$/, 'four parts of 6 MiB');
+  assert.is((await readAll(b, `${DIR}/known-big`, 256 * 1024)).sha256, sum);
+  // 4 parts of at most 5 GiB cannot hold 20 GiB + 1, nor can S3 hold more than 5 TiB.
+  const msg = await rejectsWith(b.openWrite(`${DIR}/huge`, { exclusive: false, expectedSize: 4 * 5 * 1024 ** 3 + 1 }), 'EINVAL');
   assert.match(msg, /too large/);
+  const wide = await backend('least');
+  await rejectsWith(wide.openWrite(`${DIR}/huge`, { exclusive: false, expectedSize: 5 * 1024 ** 4 + 1 }), 'EINVAL');
   // Unknown size: fails when part 5 would be needed, and nothing is left behind.
   const a = await backend('least', { maxParts: 2 });
   const h = await a.openWrite(`${DIR}/huge2`, { exclusive: false });

@@ -37,7 +37,7 @@ import {
 import type { Logger } from '../log.js';
 import { escapePeer } from '../log.js';
 import { ClientPool } from './clients.js';
-import { copyObject, type CopyContext } from './copy.js';
+import { copyObject, MAX_COPY, type CopyContext } from './copy.js';
 import { S3ReadHandle, type ReadContext } from './download.js';
 import {
   isAccessDenied,
@@ -50,6 +50,7 @@ import { dirAttrs, fileAttrs, listBuckets, listDirectory, seconds } from './list
 import { checkNewKey, dirPrefix, isPlausibleBucket, keyTooLong, MAX_KEY_BYTES, parsePath } from './paths.js';
 import { Lookups } from './lookup.js';
 import { resolveOptions, type ResolvedOptions, type S3BackendOptions } from './options.js';
+import { SLAB_SIZE } from './slabs.js';
 import { sseForCopy, sseParams, type SseParams } from './sse.js';
 import { S3WriteHandle, type UploadContext } from './upload.js';
 
@@ -210,11 +211,11 @@ class S3BackendImpl implements S3Backend {
   async openWrite(path: string, options: WriteOptions): Promise<WriteHandle> {
     const { bucket, key } = this.objectPath(path, 'EISDIR', 'is a directory');
     checkNewKey(key);
-    const { partSize, maxParts } = this.upload;
-    if (options.expectedSize !== undefined && options.expectedSize > partSize * maxParts) {
+    const ctx = uploadContextFor(this.upload, options.expectedSize);
+    if (ctx === undefined) {
       throw new BackendError(
         'EINVAL',
-        `${path}: file too large: ${options.expectedSize} bytes is more than ${maxParts} parts of ${partSize} bytes`,
+        `${path}: file too large: ${options.expectedSize} bytes is more than S3 takes (${this.upload.maxParts} parts of at most ${MAX_COPY} bytes, ${MAX_OBJECT} bytes in all)`,
       );
     }
     if (!(await this.find.bucketExists(bucket, path))) throw this.find.noBucket(path);
@@ -228,7 +229,7 @@ class S3BackendImpl implements S3Backend {
         if (!isNotFound(err) && !isAccessDenied(err)) throw this.fail(err, 'open', path);
       }
     }
-    const h = new S3WriteHandle(this.upload, bucket, key, options.exclusive, options.mtime);
+    const h = new S3WriteHandle(ctx, bucket, key, options.exclusive, options.mtime);
     const uploads = (this.uploads ??= new Set());
     uploads.add(h);
     const done = () => void uploads.delete(h);
@@ -470,4 +471,23 @@ function failing(err: BackendError): AsyncIterable<DirEntry[]> {
       next: () => Promise.reject(err),
     }),
   };
+}
+
+/** S3's largest object: 5 TiB. */
+const MAX_OBJECT = 5 * 1024 ** 4;
+
+/**
+ * The upload context for a file whose size may be known in advance (SCP's C line). When the
+ * configured part size would need more than `maxParts` parts, the parts grow to fit (whole MiB),
+ * and the memory budget with them, in the configured ratio: until uploads stream without holding
+ * a whole part (issue 5), a file above maxParts × partSize (48.8 GiB by default) costs more memory.
+ * Undefined when S3 cannot hold the file at all.
+ */
+function uploadContextFor(base: UploadContext, expectedSize: number | undefined): UploadContext | undefined {
+  if (expectedSize === undefined || expectedSize <= base.partSize * base.maxParts) return base;
+  const MiB = 1024 * 1024;
+  const partSize = Math.ceil(expectedSize / base.maxParts / MiB) * MiB;
+  if (expectedSize > MAX_OBJECT || partSize > MAX_COPY) return undefined;
+  const budget = Math.ceil((base.budget * partSize) / base.partSize / SLAB_SIZE) * SLAB_SIZE;
+  return { ...base, partSize, budget };
 }
