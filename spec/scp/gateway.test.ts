@@ -47,7 +47,7 @@ import {
 
 const PREFIX = e2ePrefix('scp-legacy');
 const PART = 5 * MiB;
-const SIZES = [0, 1, PART - 1, PART, PART + 1, 3 * PART + 17];
+const SIZES = [0, 1, PART - 1, PART, PART + 1, 3 * PART + 17, 200 * MiB];
 
 const test = suite<{ gw: Gateway }>('gateway: legacy scp (scp -O, curl scp://)', { gw: undefined as unknown as Gateway });
 
@@ -80,7 +80,7 @@ function failed(r: ClientRun, gw: Gateway, said: RegExp): void {
 
 // ------------------------------------------------------------------ single files
 
-test('scp -O uploads and downloads single files at 0, 1, part-1, part, part+1 and 3 parts + 17 bytes', async ({ gw }) => {
+test('scp -O uploads and downloads single files at 0, 1, part-1, part, part+1, 3 parts + 17 bytes and 200 MiB', async ({ gw }) => {
   const back = tempDir('scp-o-sizes');
   for (const size of SIZES) {
     const f = await payload(size);
