@@ -8,10 +8,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ListBucketsCommand } from '@aws-sdk/client-s3';
+import { ListBucketsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { killStrayChildren } from '../helpers/openssh.js';
+import { killStrayChildren, runSsh } from '../helpers/openssh.js';
 import {
   BUCKET,
   MiB,
@@ -30,6 +30,7 @@ import {
   sftpBatch,
   sha256File,
   show,
+  sshClientEnv,
   startGateway,
   tempDir,
   type ClientRun,
@@ -351,6 +352,50 @@ test('exec of anything but scp -t / scp -f gets a message on stderr and exit sta
     assert.is(r.out, '', `${command}: nothing on stdout`);
     assert.not.match(r.stderr, /uid=|exec request failed/, `${command}: ran nothing, and the request was not refused\n${show(r)}`);
   }
+});
+
+test('hostile C/D/T records sent to scp -t are refused with an error record and exit 1, and store nothing', async ({ gw }) => {
+  const c = await creds('least');
+  const target = `/${BUCKET}/${PREFIX}/hostile`;
+  const cases: Array<[string, Buffer]> = [
+    ['D0755 0 ..', Buffer.from('D0755 0 ..\n')],
+    ['D0755 0 .', Buffer.from('D0755 0 .\n')],
+    ['a name with /', Buffer.from('C0644 5 a/b\nhello\0')],
+    ['a size out of range', Buffer.from('C0644 99999999999999999999 big\n')],
+    ['a negative size', Buffer.from('C0644 -1 neg\n')],
+    ['a mode that is not octal', Buffer.from('C0999 5 mode\nhello\0')],
+    ['a T line out of range', Buffer.from('T99999999999999999999 0 1 0\nC0644 5 t\nhello\0')],
+    ['an unknown record', Buffer.from('X what\n')],
+    ['an endless line', Buffer.alloc(256 * 1024, 0x41)],
+  ];
+  for (const [label, input] of cases) {
+    const r = await runSsh(sshClientEnv(), {
+      port: gw.port,
+      user: c.accessKeyId,
+      password: c.secretAccessKey,
+      command: `scp -t -r -- ${target}`,
+      stdin: input,
+      timeoutMs: 30_000,
+    });
+    assert.not.ok(r.timedOut, `${label}: hung\n${r.stderr}`);
+    assert.is(r.code, 1, `${label}: exit status 1\n${r.stderr}`);
+    assert.is(r.stdout[0], 0, `${label}: the sink said it was ready first`);
+    assert.ok(r.stdout.subarray(1).some((b) => b === 1 || b === 2), `${label}: an error record came back: ${JSON.stringify(r.stdout.toString('latin1'))}`);
+  }
+  // A client that ends in the middle of a file hears nothing more (it is gone): exit 1, nothing kept.
+  const cut = await runSsh(sshClientEnv(), {
+    port: gw.port,
+    user: c.accessKeyId,
+    password: c.secretAccessKey,
+    command: `scp -t -- ${target}-cut`,
+    stdin: Buffer.from('C0644 10 short\nhello'),
+    timeoutMs: 30_000,
+  });
+  assert.not.ok(cut.timedOut, `cut short: hung\n${cut.stderr}`);
+  assert.is(cut.code, 1, `cut short: exit status 1\n${cut.stderr}`);
+  const listed = await (await admin()).send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${PREFIX}/hostile` }));
+  assert.equal((listed.Contents ?? []).map((o) => o.Key), [], 'nothing stored under the target');
+  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/hostile`), [], 'no multipart upload left');
 });
 
 test('the gateway still serves scp -O after the failures above', async ({ gw }) => {
