@@ -9,7 +9,6 @@
  * killed (the TCP connection drops with no SSH goodbye), or only sftp is (ssh then ends the
  * channel with EOF, an orderly end of a session whose upload was never closed).
  */
-import fs from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { killStrayChildren } from '../helpers/openssh.js';
@@ -17,15 +16,12 @@ import {
   BUCKET,
   MiB,
   e2ePrefix,
-  eventually,
   headOrNull,
-  logTail,
   payload,
-  pendingUploads,
   removePrefix,
   sftpBatch,
   sftpBatchStarted,
-  show,
+  killMidUpload,
   startGateway,
   assertOk,
   type Gateway,
@@ -48,69 +44,19 @@ test.after(async (ctx) => {
   await removePrefix(BUCKET, PREFIX + '/');
 });
 
-/** The pids of a process's children (Linux: /proc/PID/task/PID/children). */
-function childPids(pid: number): number[] {
-  try {
-    return fs
-      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-async function killMidUpload(gw: Gateway, name: string, killSsh: boolean): Promise<void> {
+async function killSftpMidUpload(gw: Gateway, name: string, killSsh: boolean): Promise<void> {
   const f = await payload(SIZE);
   const key = `${PREFIX}/${name}.bin`;
-  const connectionsBefore = gw.openConnections;
   const run = await sftpBatchStarted(gw, 'least', [`put ${f.path} /${BUCKET}/${key}`], { args: ['-l', RATE] });
-  try {
-    // The multipart upload exists once the first part is full and the next byte arrived.
-    await eventually(
-      `a multipart upload of ${key} to start`,
-      async () => (await pendingUploads(BUCKET, key)).some((u) => u.key === key),
-      30_000,
-    );
-  } catch (err) {
-    const r = await Promise.race([run.done, new Promise<null>((res) => setTimeout(() => res(null), 100))]);
-    throw new Error(`${(err as Error).message}\n${r ? show(r) : 'sftp still running'}\n${logTail(gw)}`);
-  }
-  const sftpPid = run.pid();
-  assert.ok(sftpPid, 'sftp is running');
-  const ssh = childPids(sftpPid);
-  assert.ok(ssh.length >= 1, 'sftp runs ssh as its child');
-  if (killSsh) for (const pid of ssh) process.kill(pid, 'SIGKILL');
-  process.kill(sftpPid, 'SIGKILL');
-  const r = await run.done;
-  assert.is(r.signal, 'SIGKILL', 'sftp was killed, it did not finish');
-
-  await eventually(
-    'the gateway to abort the upload and drop the connection',
-    async () =>
-      gw.openConnections <= connectionsBefore &&
-      !(await pendingUploads(BUCKET, key)).some((u) => u.key === key) &&
-      (await headOrNull(BUCKET, key)) === null,
-    30_000,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}\n--- gateway log\n${logTail(gw, 40)}`);
-  });
-  assert.is(await headOrNull(BUCKET, key), null, 'no object');
-  assert.equal(
-    (await pendingUploads(BUCKET, key)).filter((u) => u.key === key),
-    [],
-    'no pending multipart upload',
-  );
+  await killMidUpload(gw, key, run, killSsh);
 }
 
 test('killing ssh (the connection drops) leaves no object and no pending multipart upload', async ({ gw }) => {
-  await killMidUpload(gw, 'connection-dropped', true);
+  await killSftpMidUpload(gw, 'connection-dropped', true);
 });
 
 test('killing sftp (ssh ends the channel) leaves no object and no pending multipart upload', async ({ gw }) => {
-  await killMidUpload(gw, 'channel-ended', false);
+  await killSftpMidUpload(gw, 'channel-ended', false);
 });
 
 test('the gateway serves new logins and uploads after the killed clients', async ({ gw }) => {

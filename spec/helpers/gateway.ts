@@ -19,7 +19,7 @@ import * as assert from 'uvu/assert';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
-import { admin, s3env, BUCKET } from '../s3/fixture.js';
+import { admin, s3env, BUCKET, pendingUploads } from '../s3/fixture.js';
 import type { S3Credentials, S3TestEnv } from './s3-env.js';
 import { createSshClientEnv, runProcess, sleep, type RunResult, type SshClientEnv } from './openssh.js';
 import { fixtureHostKeys, ROOT } from './test-server.js';
@@ -333,6 +333,62 @@ export async function sftpBatch(
   return describe(r, `sftp -b [${lines.join(' ; ')}] as ${name}`);
 }
 
+/** A client started without waiting for it: its pid once it exists, and its end. */
+export interface StartedClient {
+  pid: () => number | undefined;
+  done: Promise<ClientRun>;
+}
+
+/** The pids of a process's children (Linux: /proc/PID/task/PID/children). */
+export function childPids(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Kills `run` (an upload of `key` to BUCKET) once its multipart upload exists: with `killSsh`
+ * its ssh child too, so the connection drops; otherwise only the client, so ssh ends the channel.
+ * Then the gateway must have aborted the upload: no object, no pending multipart upload, and the
+ * connection gone.
+ */
+export async function killMidUpload(gw: Gateway, key: string, run: StartedClient, killSsh: boolean): Promise<void> {
+  const connectionsBefore = gw.openConnections;
+  try {
+    // The multipart upload exists once the first part is full and the next byte arrived.
+    await eventually(
+      `a multipart upload of ${key} to start`,
+      async () => (await pendingUploads(BUCKET, key)).some((u) => u.key === key),
+      30_000,
+    );
+  } catch (err) {
+    const r = await Promise.race([run.done, new Promise<null>((res) => setTimeout(() => res(null), 100))]);
+    throw new Error(`${(err as Error).message}\n${r ? show(r) : 'the client is still running'}\n${logTail(gw)}`);
+  }
+  const clientPid = run.pid();
+  assert.ok(clientPid, 'the client is running');
+  const ssh = childPids(clientPid);
+  assert.ok(ssh.length >= 1, 'the client runs ssh as its child');
+  if (killSsh) for (const pid of ssh) process.kill(pid, 'SIGKILL');
+  process.kill(clientPid, 'SIGKILL');
+  const r = await run.done;
+  assert.is(r.signal, 'SIGKILL', 'the client was killed, it did not finish');
+  await eventually(
+    'the gateway to abort the upload and drop the connection',
+    async () =>
+      gw.openConnections <= connectionsBefore &&
+      !(await pendingUploads(BUCKET, key)).some((u) => u.key === key) &&
+      (await headOrNull(BUCKET, key)) === null,
+    30_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- gateway log\n${logTail(gw, 40)}`);
+  });
+  assert.is(await headOrNull(BUCKET, key), null, 'no object');
+  assert.equal((await pendingUploads(BUCKET, key)).filter((u) => u.key === key), [], 'no pending multipart upload');
+}
+
 /**
  * Starts `sftp -b` without waiting for it: returns the child's pid and the run's promise, for
  * tests that kill the client mid-transfer.
@@ -342,7 +398,7 @@ export async function sftpBatchStarted(
   user: UserName,
   lines: string[],
   opts: SftpOptions = {},
-): Promise<{ pid: () => number | undefined; done: Promise<ClientRun> }> {
+): Promise<StartedClient> {
   const c = await creds(user);
   const env = sshClientEnv();
   const batch = path.join(tempDir('batch'), 'commands');

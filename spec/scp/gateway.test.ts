@@ -21,8 +21,8 @@ import {
   assertStored,
   creds,
   e2ePrefix,
-  eventually,
   headOrNull,
+  killMidUpload,
   logTail,
   payload,
   pendingUploads,
@@ -286,59 +286,20 @@ test('curl scp:// of a missing file fails; a wrong host key pin is refused befor
 
 // ------------------------------------------------------------------ a client killed mid-upload
 
-/** The pids of a process's children (Linux: /proc/PID/task/PID/children). */
-function childPids(pid: number): number[] {
-  try {
-    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-async function killMidUpload(gw: Gateway, name: string, killSsh: boolean): Promise<void> {
+async function killScpMidUpload(gw: Gateway, name: string, killSsh: boolean): Promise<void> {
   const f = await payload(3 * PART + 17);
   const key = `${PREFIX}/killed/${name}.bin`;
-  const connectionsBefore = gw.openConnections;
   // -l 16000 Kbit/s: about 2 MB/s, so the upload is surely in its middle when killed.
   const run = await scpLegacyStarted(gw, 'least', ['-l', '16000', f.path, await remote('least', `/${BUCKET}/${key}`)]);
-  try {
-    await eventually(
-      `a multipart upload of ${key} to start`,
-      async () => (await pendingUploads(BUCKET, key)).some((u) => u.key === key),
-      30_000,
-    );
-  } catch (err) {
-    const r = await Promise.race([run.done, new Promise<null>((res) => setTimeout(() => res(null), 100))]);
-    throw new Error(`${(err as Error).message}\n${r ? show(r) : 'scp still running'}\n${logTail(gw)}`);
-  }
-  const scpPid = run.pid();
-  assert.ok(scpPid, 'scp is running');
-  const ssh = childPids(scpPid);
-  assert.ok(ssh.length >= 1, 'scp runs ssh as its child');
-  if (killSsh) for (const pid of ssh) process.kill(pid, 'SIGKILL');
-  process.kill(scpPid, 'SIGKILL');
-  const r = await run.done;
-  assert.is(r.signal, 'SIGKILL', 'scp was killed, it did not finish');
-  await eventually(
-    'the gateway to abort the upload and drop the connection',
-    async () =>
-      gw.openConnections <= connectionsBefore &&
-      !(await pendingUploads(BUCKET, key)).some((u) => u.key === key) &&
-      (await headOrNull(BUCKET, key)) === null,
-    30_000,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}\n--- gateway log\n${logTail(gw, 40)}`);
-  });
-  assert.is(await headOrNull(BUCKET, key), null, 'no object');
-  assert.equal((await pendingUploads(BUCKET, key)).filter((u) => u.key === key), [], 'no pending multipart upload');
+  await killMidUpload(gw, key, run, killSsh);
 }
 
 test('killing ssh under scp -O mid-upload (the connection drops) leaves no object and no pending multipart upload', async ({ gw }) => {
-  await killMidUpload(gw, 'connection-dropped', true);
+  await killScpMidUpload(gw, 'connection-dropped', true);
 });
 
 test('killing scp -O mid-upload (ssh ends the channel with EOF) leaves no object and no pending multipart upload', async ({ gw }) => {
-  await killMidUpload(gw, 'channel-ended', false);
+  await killScpMidUpload(gw, 'channel-ended', false);
 });
 
 // ------------------------------------------------------------------ exec requests that are not scp
