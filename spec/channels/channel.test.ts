@@ -215,3 +215,41 @@ Coalesce('a channel closed by the peer gets its pending data and then CLOSE; a l
 });
 
 Coalesce.run();
+
+// ------------------------------------------------------------------ inbound window
+
+const Credit = suite('channel: the inbound window');
+
+/** The WINDOW_ADJUST grants sent so far. */
+function grants(t: FakeTransport): number[] {
+  return t.sent.filter((p) => p[0] === MSG.CHANNEL_WINDOW_ADJUST).map((p) => p.readUInt32BE(5));
+}
+
+Credit('by default the window reopens as data is read', async () => {
+  const { ch, t } = channel(1 << 24, 32768); // our window: 1 MiB (channel() limits)
+  ch.on('data', () => {});
+  for (let i = 0; i < 20; i++) ch.onData(bytes(32768, i)); // 640 KiB: more than half the window
+  await tick();
+  assert.equal(grants(t), [20 * 32768]);
+});
+
+Credit('with creditOnRelease the window reopens only for released bytes, however fast they are read', async () => {
+  const { ch, t } = channel(1 << 24, 32768);
+  ch.creditOnRelease();
+  let read = 0;
+  ch.on('data', (d: Buffer) => (read += d.length));
+  for (let i = 0; i < 32; i++) ch.onData(bytes(32768, i)); // the whole 1 MiB window
+  await tick();
+  assert.is(read, 1 << 20, 'everything was read');
+  assert.equal(grants(t), [], 'nothing granted while the reader holds it');
+  assert.throws(() => ch.onData(bytes(1, 0)), /exceeds the window/, 'the peer is held to the window');
+  ch.release(256 * 1024);
+  assert.equal(grants(t), [], 'less than half the window released: no adjustment yet');
+  ch.release(256 * 1024);
+  assert.equal(grants(t), [512 * 1024], 'half the window released: it is granted back');
+  ch.release(512 * 1024);
+  assert.equal(grants(t), [512 * 1024, 512 * 1024]);
+  assert.throws(() => ch.release(1), /more channel bytes than were received/);
+});
+
+Credit.run();

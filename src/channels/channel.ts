@@ -45,6 +45,9 @@ export class Channel extends Duplex {
   #remoteWindow: number;
   readonly #remoteMaxPacket: number;
   #parked: { chunk: Buffer; off: number; cb: (err?: Error | null) => void } | null = null;
+  #creditOnRelease = false;
+  /** Bytes received and not yet released (creditOnRelease only). */
+  #held = 0;
   /** The CHANNEL_DATA being filled (payload from PAYLOAD_OFFSET + DATA_HEADER), or null. */
   #out: Buffer | null = null;
   /** Data bytes in #out; the most it takes (its share of the window is taken as it fills). */
@@ -100,7 +103,26 @@ export class Channel extends Duplex {
     this.#consumeWindow(data.length);
     if (this.#eofReceived) throw new DisconnectError(DISCONNECT.PROTOCOL_ERROR, 'channel data after EOF');
     if (this.destroyed) return;
+    if (this.#creditOnRelease) this.#held += data.length;
     if (this.push(data)) this.#maybeAdjust();
+  }
+
+  /**
+   * From now on the window reopens only for bytes the reader hands back with `release`, not
+   * for bytes it has read: a reader that queues what it read (the SFTP server's requests
+   * waiting for S3) then holds at most one window of the peer's data, and the peer is held
+   * back as long as the work behind it is.
+   */
+  creditOnRelease(): void {
+    this.#creditOnRelease = true;
+  }
+
+  /** `n` bytes read earlier are done with (see creditOnRelease). */
+  release(n: number): void {
+    if (!this.#creditOnRelease) return;
+    this.#held -= n;
+    if (this.#held < 0) throw new RangeError('released more channel bytes than were received');
+    this.#maybeAdjust(true);
   }
 
   /** CHANNEL_EXTENDED_DATA: counted against the window, then dropped (no session reads it). */
@@ -163,7 +185,8 @@ export class Channel extends Duplex {
 
   #maybeAdjust(requested = false): void {
     if (this.#closeSent || this.#eofReceived) return;
-    const grant = this.#limits.windowSize - this.#localWindow;
+    // With creditOnRelease, bytes still held by the reader count as not yet granted back.
+    const grant = this.#limits.windowSize - this.#localWindow - this.#held;
     // Batch adjustments: one per half window, as OpenSSH does.
     if (grant < this.#limits.windowSize / 2) return;
     if (!requested && this.readableLength >= this.readableHighWaterMark) return;

@@ -41,6 +41,12 @@ export interface SftpServerOptions {
   onEvent?: (e: SftpEvent) => void;
 }
 
+/** A stream whose flow-control window reopens as work finishes, not as it is read (an SSH channel). */
+interface CreditStream {
+  creditOnRelease(): void;
+  release(n: number): void;
+}
+
 export const DEFAULT_MAX_HANDLES = 64;
 export const DEFAULT_MAX_IN_FLIGHT = 128;
 export const DEFAULT_MAX_IN_FLIGHT_BYTES = 1024 * 1024;
@@ -101,6 +107,8 @@ class SftpSession {
   #gone = false;
   #finishing = false;
   #malformed = 0;
+  /** Hands a finished request's bytes back to the channel's window (a no-op on other streams). */
+  #release: (n: number) => void = () => {};
 
   constructor(stream: Duplex, backend: Backend, opts: SftpServerOptions) {
     this.done = new Promise((resolve) => (this.#resolve = resolve));
@@ -134,6 +142,14 @@ class SftpSession {
     // The length cap is checked by the framer before anything is allocated.
     this.#framer = new LengthPrefixedFramer(maxPacket, (body) => this.#onMessage(body));
 
+    // An SSH channel reopens its window as requests finish, not as they are read: the client's
+    // data waiting here for S3 (WRITEs queued behind an upload at its budget) stays within one
+    // window (src/channels/channel.ts creditOnRelease).
+    const credit = stream as Partial<CreditStream>;
+    if (typeof credit.creditOnRelease === 'function' && typeof credit.release === 'function') {
+      credit.creditOnRelease.call(stream);
+      this.#release = (n) => credit.release!.call(stream, n);
+    }
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('end', () => {
       this.#readEnded = true;
@@ -215,6 +231,7 @@ class SftpSession {
     if (version < SFTP_VERSION) return this.#fatal(`the client speaks SFTP version ${version}; this server speaks 3`);
     this.#initialised = true;
     this.#log.debug('sftp: session started', { clientVersion: version });
+    this.#release(4 + body.length);
     this.#send(encodeVersion(SFTP_VERSION, EXTENSIONS), null);
   }
 
@@ -246,8 +263,8 @@ class SftpSession {
     this.#inFlight++;
     this.#inFlightBytes += weight;
     work.then(
-      (reply) => this.#settled(reply, weight),
-      (err) => this.#settled(err === GONE ? null : this.#statusFor(id, err), weight),
+      (reply) => this.#settled(reply, weight, 4 + body.length),
+      (err) => this.#settled(err === GONE ? null : this.#statusFor(id, err), weight, 4 + body.length),
     );
   }
 
@@ -259,8 +276,9 @@ class SftpSession {
     return encodeStatus(id, status, message);
   }
 
-  #settled(reply: Reply | null, weight: number): void {
+  #settled(reply: Reply | null, weight: number, bytes: number): void {
     this.#running--;
+    if (!this.#gone) this.#release(bytes);
     const release = () => {
       this.#inFlight--;
       this.#inFlightBytes -= weight;
