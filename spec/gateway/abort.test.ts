@@ -9,22 +9,19 @@
  * killed (the TCP connection drops with no SSH goodbye), or only sftp is (ssh then ends the
  * channel with EOF, an orderly end of a session whose upload was never closed).
  */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { killStrayChildren } from '../helpers/openssh.js';
 import {
   BUCKET,
   MiB,
   e2ePrefix,
   headOrNull,
   payload,
-  removePrefix,
   sftpBatch,
   sftpBatchStarted,
   killMidUpload,
-  startGateway,
   assertOk,
   type Gateway,
+  gatewaySuite,
 } from '../helpers/gateway.js';
 
 const PREFIX = e2ePrefix('abort');
@@ -32,17 +29,7 @@ const SIZE = 3 * 5 * MiB + 17;
 /** Kbit/s: about 2 MB/s, so the first 5 MiB part fills in under 3 s and the whole file takes 8. */
 const RATE = '16000';
 
-const test = suite<{ gw: Gateway }>('gateway: a client killed mid-upload', { gw: undefined as unknown as Gateway });
-
-test.before(async (ctx) => {
-  ctx.gw = await startGateway();
-});
-
-test.after(async (ctx) => {
-  killStrayChildren();
-  await ctx.gw?.close();
-  await removePrefix(BUCKET, PREFIX + '/');
-});
+const test = gatewaySuite('gateway: a client killed mid-upload', PREFIX);
 
 async function killSftpMidUpload(gw: Gateway, name: string, killSsh: boolean): Promise<void> {
   const f = await payload(SIZE);

@@ -8,9 +8,7 @@
  * OpenSSH only, to keep the suite fast.
  */
 import path from 'node:path';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { killStrayChildren } from '../helpers/openssh.js';
 import {
   BUCKET,
   MiB,
@@ -19,30 +17,18 @@ import {
   e2ePrefix,
   paramiko,
   payload,
-  removePrefix,
   sftpBatch,
   sha256File,
   show,
-  startGateway,
   tempDir,
-  type Gateway,
+  gatewaySuite,
 } from '../helpers/gateway.js';
 
 const PREFIX = e2ePrefix('integrity');
 const PART = 5 * MiB;
 const SIZES = [0, 1, PART - 1, PART, PART + 1, 3 * PART + 17];
 
-const test = suite<{ gw: Gateway }>('gateway: sha256 equality up and down', { gw: undefined as unknown as Gateway });
-
-test.before(async (ctx) => {
-  ctx.gw = await startGateway();
-});
-
-test.after(async (ctx) => {
-  killStrayChildren();
-  await ctx.gw?.close();
-  await removePrefix(BUCKET, PREFIX + '/');
-});
+const test = gatewaySuite('gateway: sha256 equality up and down', PREFIX);
 
 test(`OpenSSH sftp: sizes ${SIZES.join(', ')}`, async ({ gw }) => {
   const files = await Promise.all(SIZES.map((s) => payload(s)));

@@ -5,9 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { killStrayChildren, runSsh } from '../helpers/openssh.js';
+import { runSsh } from '../helpers/openssh.js';
 import {
   BUCKET,
   MiB,
@@ -18,32 +17,20 @@ import {
   curlUrl,
   e2ePrefix,
   payload,
-  removePrefix,
   scp,
   scpRemote,
   sftpBatch,
   sha256File,
   show,
   sshClientEnv,
-  startGateway,
   tempDir,
   type ClientRun,
-  type Gateway,
+  gatewaySuite,
 } from '../helpers/gateway.js';
 
 const PREFIX = e2ePrefix('scp');
 
-const test = suite<{ gw: Gateway }>('gateway: scp (SFTP mode) and curl sftp://', { gw: undefined as unknown as Gateway });
-
-test.before(async (ctx) => {
-  ctx.gw = await startGateway();
-});
-
-test.after(async (ctx) => {
-  killStrayChildren();
-  await ctx.gw?.close();
-  await removePrefix(BUCKET, PREFIX + '/');
-});
+const test = gatewaySuite('gateway: scp (SFTP mode) and curl sftp://', PREFIX);
 
 /** scp in SFTP mode exits 1, saying nothing, when ssh exits non-zero: say what that usually means. */
 function assertScpOk(r: ClientRun): void {

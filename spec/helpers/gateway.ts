@@ -15,13 +15,14 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { suite, type Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
-import { admin, s3env, BUCKET, pendingUploads } from '../s3/fixture.js';
+import { admin, s3env, BUCKET, pendingUploads, removePrefix } from '../s3/fixture.js';
 import type { S3Credentials, S3TestEnv } from './s3-env.js';
-import { createSshClientEnv, runProcess, sleep, type RunResult, type SshClientEnv } from './openssh.js';
+import { createSshClientEnv, killStrayChildren, runProcess, sleep, type RunResult, type SshClientEnv } from './openssh.js';
 import { fixtureHostKeys, ROOT } from './test-server.js';
 
 export { BUCKET, OTHER_BUCKET, MiB, admin, s3env, headAsAdmin, pendingUploads, removePrefix } from '../s3/fixture.js';
@@ -121,6 +122,23 @@ export async function creds(user: UserName | S3Credentials): Promise<S3Credentia
 // ------------------------------------------------------------------ per-run names and files
 
 /** A unique key prefix for one suite in this run, "e2e-<suite>-<random>" (no trailing slash). */
+/**
+ * A uvu suite with a gateway of its own: started before the first test, closed after the last,
+ * with stray client processes killed and everything under `prefix` in BUCKET removed.
+ */
+export function gatewaySuite(name: string, prefix: string): Test<{ gw: Gateway }> {
+  const test = suite<{ gw: Gateway }>(name, { gw: undefined as unknown as Gateway });
+  test.before(async (ctx) => {
+    ctx.gw = await startGateway();
+  });
+  test.after(async (ctx) => {
+    killStrayChildren();
+    await ctx.gw?.close();
+    await removePrefix(BUCKET, prefix + '/');
+  });
+  return test;
+}
+
 export function e2ePrefix(suite: string): string {
   return `e2e-${suite}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }

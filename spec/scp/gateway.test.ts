@@ -9,9 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ListBucketsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { killStrayChildren, runSsh } from '../helpers/openssh.js';
+import { runSsh } from '../helpers/openssh.js';
 import {
   BUCKET,
   MiB,
@@ -26,15 +25,14 @@ import {
   logTail,
   payload,
   pendingUploads,
-  removePrefix,
   sftpBatch,
   sha256File,
   show,
   sshClientEnv,
-  startGateway,
   tempDir,
   type ClientRun,
   type Gateway,
+  gatewaySuite,
 } from '../helpers/gateway.js';
 import {
   curlScp,
@@ -50,17 +48,7 @@ const PREFIX = e2ePrefix('scp-legacy');
 const PART = 5 * MiB;
 const SIZES = [0, 1, PART - 1, PART, PART + 1, 3 * PART + 17, 200 * MiB];
 
-const test = suite<{ gw: Gateway }>('gateway: legacy scp (scp -O, curl scp://)', { gw: undefined as unknown as Gateway });
-
-test.before(async (ctx) => {
-  ctx.gw = await startGateway();
-});
-
-test.after(async (ctx) => {
-  killStrayChildren();
-  await ctx.gw?.close();
-  await removePrefix(BUCKET, PREFIX + '/');
-});
+const test = gatewaySuite('gateway: legacy scp (scp -O, curl scp://)', PREFIX);
 
 /** `user@127.0.0.1:path` for scp. */
 async function remote(user: 'least' | 'oneBucket', p: string): Promise<string> {
