@@ -70,15 +70,29 @@ export interface WriteOptions {
   expectedSize?: number;
   /** Modification time to store with the object, in seconds. */
   mtime?: number;
+  /**
+   * What happens to an existing file (default 'replace'):
+   * - 'replace': the upload is a new file from offset 0 (SFTP TRUNC or EXCL, SCP).
+   * - 'continue': the open did not truncate (SFTP WRITE|CREAT without TRUNC). The handle starts
+   *   at the existing file's size; a first write there continues the file (resume), a first
+   *   write at 0 replaces it, any other offset is EINVAL.
+   * - 'append': every write goes to the end of the file, whatever its offset (SFTP APPEND).
+   */
+  mode?: 'replace' | 'continue' | 'append';
 }
 
 export interface WriteHandle {
-  /** Bytes accepted so far: the offset the next write must start at. */
+  /** Bytes this handle has accepted (what the client sent; for the audit record). */
   readonly bytesWritten: number;
   /**
-   * Appends `data` at `offset`, which must equal bytesWritten (EINVAL otherwise). Resolves
-   * once the data is held; it waits while the upload is at its memory budget, which is what
-   * pushes back on the client.
+   * The file's size as this upload stands: existing bytes it continues plus bytes written. It
+   * is the offset the next write must start at.
+   */
+  readonly size: number;
+  /**
+   * Appends `data` at `offset`, which must equal `size` (EINVAL otherwise; see WriteOptions.mode
+   * for the exceptions). Resolves once the data is held; it waits while the upload is at its
+   * memory budget, which is what pushes back on the client.
    */
   write(offset: number, data: Buffer): Promise<void>;
   /** Sets the modification time stored when the object is committed. */
@@ -87,6 +101,18 @@ export interface WriteHandle {
   commit(): Promise<void>;
   /** Discards the upload; nothing partial is left behind. Safe to call more than once. */
   abort(): Promise<void>;
+  /**
+   * The client went away before closing (the session ended): keeps what arrived, so the client
+   * can resume, when that destroys nothing and the backend is set to keep partial uploads: the
+   * file did not exist, or this upload continues it. Otherwise aborts. Resolves true when kept.
+   */
+  commitPartial(): Promise<boolean>;
+}
+
+/** A checksum stored with a file: `value` is the raw digest (CRC32: 4 bytes, big-endian). */
+export interface StoredChecksum {
+  algorithm: 'crc32';
+  value: Buffer;
 }
 
 export interface FsStats {
@@ -114,6 +140,11 @@ export interface Backend {
   /** Stores what can be stored (mtime) and accepts the rest without harm. */
   setstat(path: string, attrs: Partial<FileAttrs>): Promise<void>;
   statfs(path: string): Promise<FsStats>;
+  /**
+   * Optional: the whole-file checksum stored with a file (SFTP check-file extensions), or
+   * undefined when the file has none.
+   */
+  checksum?(path: string): Promise<StoredChecksum | undefined>;
   /** Ends the session's use of the store: aborts uploads still open, frees connections. */
   close?(): Promise<void>;
 }

@@ -19,6 +19,16 @@ export interface Config {
   s3PathStyle: boolean;
   sse: { mode: 'none' | 'AES256' | 'aws:kms'; kmsKeyId?: string };
   partSize: number;
+  /** S3's part-count limit; lowered only to reach the large-upload paths in tests. */
+  maxParts: number;
+  /** The largest object an upload may make. */
+  maxObjectSize: number;
+  /** The AWS SDK's own flexible checksums (requestChecksumCalculation/responseChecksumValidation). */
+  s3Checksums: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+  /** The whole-file checksum each upload computes and stores. */
+  uploadChecksum: 'crc32' | 'none';
+  /** What an upload the client abandoned leaves: 'keep' what arrived when that destroys nothing, or 'discard'. */
+  partialUploads: 'keep' | 'discard';
   authMode: 'auto' | 'sts' | 's3';
   stsEndpoint: string | undefined;
   kex: string[];
@@ -60,6 +70,11 @@ const SETTINGS: Setting[] = [
   { flag: 's3-path-style', env: 'S3GW_S3_PATH_STYLE', key: 's3PathStyle', type: 'boolean', help: 'path-style addressing (http://host/bucket/key), as most S3-compatible stores need' },
   { flag: 'sse', env: 'S3GW_SSE', key: 'sse', type: 'string', arg: 'MODE', help: 'server-side encryption for uploads: none, AES256 or aws:kms[:KEY-ID] (default AES256)' },
   { flag: 'part-size', env: 'S3GW_PART_SIZE', key: 'partSize', type: 'string', arg: 'SIZE', help: 'multipart part size, 5MiB..5GiB (default 5MiB)' },
+  { flag: 'max-parts', env: 'S3GW_MAX_PARTS', key: 'maxParts', type: 'string', arg: 'N', help: "S3's parts per upload, 2..10000 (default 10000; lower it only to test large-upload paths)" },
+  { flag: 'max-object-size', env: 'S3GW_MAX_OBJECT_SIZE', key: 'maxObjectSize', type: 'string', arg: 'SIZE', help: "largest object an upload may make (default 5TiB, S3-compatible stores' limit; AWS allows up to 48.8TiB)" },
+  { flag: 's3-checksums', env: 'S3GW_S3_CHECKSUMS', key: 's3Checksums', type: 'string', arg: 'WHEN', help: "the AWS SDK's own request checksums: when_required or when_supported (default when_required; some stores refuse the SDK's trailers)" },
+  { flag: 'upload-checksum', env: 'S3GW_UPLOAD_CHECKSUM', key: 'uploadChecksum', type: 'string', arg: 'ALG', help: 'whole-file checksum computed while uploading and stored with the object: crc32 or none (default crc32)' },
+  { flag: 'partial-uploads', env: 'S3GW_PARTIAL_UPLOADS', key: 'partialUploads', type: 'string', arg: 'MODE', help: 'an upload cut off before CLOSE: keep (what arrived, for resume, when no file is replaced) or discard (default keep)' },
   { flag: 'auth-mode', env: 'S3GW_AUTH_MODE', key: 'authMode', type: 'string', arg: 'MODE', help: 'how keys are checked: auto, sts (GetCallerIdentity) or s3 (a signed S3 request) (default auto)' },
   { flag: 'sts-endpoint', env: 'S3GW_STS_ENDPOINT', key: 'stsEndpoint', type: 'string', arg: 'URL', help: 'STS endpoint (default: AWS when no S3 endpoint is set)' },
   { flag: 'kex', env: 'S3GW_KEX', key: 'kex', type: 'string', arg: 'LIST', help: 'key exchange algorithms, comma-separated, in preference order' },
@@ -197,6 +212,18 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (partSize < 5 * MiB || partSize > 5 * GiB) {
     throw new ConfigError(`--part-size: must be between 5MiB and 5GiB (S3's part limits), got ${partSize} bytes`);
   }
+  const maxPartsRaw = String(raw.maxParts ?? '10000');
+  const maxParts = /^\d{1,5}$/.test(maxPartsRaw) ? Number(maxPartsRaw) : NaN;
+  if (!(maxParts >= 2 && maxParts <= 10_000)) {
+    throw new ConfigError(`--max-parts: must be a whole number from 2 to 10000, got "${maxPartsRaw}"`);
+  }
+  const maxObjectSize = raw.maxObjectSize === undefined ? 5 * 1024 * GiB : parseSize('--max-object-size', raw.maxObjectSize);
+  if (maxObjectSize < 5 * MiB || maxObjectSize > 10_000 * 5 * GiB) {
+    throw new ConfigError(`--max-object-size: must be between 5MiB and 48.8TiB (10,000 parts of 5GiB), got ${maxObjectSize} bytes`);
+  }
+  const s3Checksums = oneOf('--s3-checksums', String(raw.s3Checksums ?? 'when_required').toLowerCase(), ['when_required', 'when_supported'] as const);
+  const uploadChecksum = oneOf('--upload-checksum', String(raw.uploadChecksum ?? 'crc32').toLowerCase(), ['crc32', 'none'] as const);
+  const partialUploads = oneOf('--partial-uploads', String(raw.partialUploads ?? 'keep'), ['keep', 'discard'] as const);
   const authMode = String(raw.authMode ?? 'auto');
   if (authMode !== 'auto' && authMode !== 'sts' && authMode !== 's3') {
     throw new ConfigError(`--auth-mode: expected auto, sts or s3, got "${authMode}"`);
@@ -217,6 +244,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     s3PathStyle: raw.s3PathStyle === true,
     sse,
     partSize,
+    maxParts,
+    maxObjectSize,
+    s3Checksums: s3Checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED',
+    uploadChecksum,
+    partialUploads,
     authMode,
     stsEndpoint: url('--sts-endpoint', raw.stsEndpoint),
     kex: list('--kex', raw.kex, Object.keys(KEX_METHODS), DEFAULT_KEX),
@@ -228,4 +260,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   };
   if (!/^[a-z0-9-]+$/.test(config.s3Region)) throw new ConfigError(`--s3-region: not a region name: "${config.s3Region}"`);
   return { config, help, version };
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(`${flag}: expected ${allowed.join(' or ')}, got "${value}"`);
+  }
+  return value as T;
 }

@@ -41,6 +41,11 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
         forcePathStyle: config.s3PathStyle,
         sse: config.sse,
         partSize: config.partSize,
+        maxParts: config.maxParts,
+        maxObjectSize: config.maxObjectSize,
+        checksums: config.s3Checksums,
+        uploadChecksum: config.uploadChecksum,
+        partialUploads: config.partialUploads,
         log: slog,
       });
       return {

@@ -137,4 +137,39 @@ Config('the s3gw command exits 2 with the setting named, and --help exits 0', ()
   assert.match(key.stderr, /--host-key: .*\/nonexistent\/key/);
 });
 
+
+Config('large-upload, checksum and partial-upload settings: defaults, env and refusals', () => {
+  const { config } = loadConfig([], {});
+  assert.is(config.maxParts, 10_000);
+  assert.is(config.maxObjectSize, 5 * 1024 ** 4);
+  assert.is(config.s3Checksums, 'WHEN_REQUIRED');
+  assert.is(config.uploadChecksum, 'crc32');
+  assert.is(config.partialUploads, 'keep');
+  const env = {
+    S3GW_MAX_PARTS: '4',
+    S3GW_MAX_OBJECT_SIZE: '400MiB',
+    S3GW_S3_CHECKSUMS: 'when_supported',
+    S3GW_UPLOAD_CHECKSUM: 'none',
+    S3GW_PARTIAL_UPLOADS: 'discard',
+  };
+  const c = loadConfig([], env).config;
+  assert.is(c.maxParts, 4);
+  assert.is(c.maxObjectSize, 400 * 1024 * 1024);
+  assert.is(c.s3Checksums, 'WHEN_SUPPORTED');
+  assert.is(c.uploadChecksum, 'none');
+  assert.is(c.partialUploads, 'discard');
+  for (const [k, v] of [
+    ['S3GW_MAX_PARTS', '1'],
+    ['S3GW_MAX_PARTS', '10001'],
+    ['S3GW_MAX_PARTS', '4x'],
+    ['S3GW_MAX_OBJECT_SIZE', '1MiB'],
+    ['S3GW_MAX_OBJECT_SIZE', '49TiB'],
+    ['S3GW_S3_CHECKSUMS', 'always'],
+    ['S3GW_UPLOAD_CHECKSUM', 'md5'],
+    ['S3GW_PARTIAL_UPLOADS', 'maybe'],
+  ] as const) {
+    assert.throws(() => loadConfig([], { [k]: v }), (e: unknown) => e instanceof ConfigError, `${k}=${v}`);
+  }
+});
+
 Config.run();

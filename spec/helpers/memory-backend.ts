@@ -183,6 +183,13 @@ export class MemoryBackend implements Backend {
       get bytesWritten() {
         return bytesWritten;
       },
+      get size() {
+        return bytesWritten;
+      },
+      commitPartial: async () => {
+        await handle.abort();
+        return false;
+      },
       write: (offset, data) =>
         this.#op('write', path, () => {
           if (state !== 'open') throw new BackendError('EINVAL', `write after the upload was ${state}`);

@@ -238,6 +238,10 @@ class S3BackendImpl implements S3Backend {
       get bytesWritten() {
         return h.bytesWritten;
       },
+      get size() {
+        return h.size;
+      },
+      commitPartial: () => h.commitPartial().finally(done),
       write: (offset, data) => h.write(offset, data),
       setMtime: (mtime) => h.setMtime(mtime),
       commit: () => h.commit().finally(done),

@@ -13,6 +13,8 @@ const MiB = 1024 * 1024;
 /** S3's smallest part (all but the last). */
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PARTS = 10_000;
+/** The default object limit: 5 TiB, S3's limit until 2025 and still most compatible stores'. */
+export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB;
 
 export interface S3BackendOptions {
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
@@ -42,8 +44,14 @@ export interface S3BackendOptions {
   copyThreshold?: number;
   /** Part size of a multipart copy, default 512 MiB (5 MiB – 5 GiB). */
   copyPartSize?: number;
-  /** S3's part-count limit, default 10,000; lower only to test the limit. */
+  /** S3's part-count limit, default 10,000; lower only to test the large-upload paths. */
   maxParts?: number;
+  /** The largest object an upload may make, default 5 TiB (most stores' limit; AWS takes 48.8 TiB). */
+  maxObjectSize?: number;
+  /** The whole-file checksum each upload computes and stores, default crc32 (checksum.ts). */
+  uploadChecksum?: 'crc32' | 'none';
+  /** An upload cut off before CLOSE: 'keep' (default) what arrived when that replaces nothing, or 'discard'. */
+  partialUploads?: 'keep' | 'discard';
   /** The SDK's flexible checksums; default WHEN_REQUIRED (see clients.ts). */
   checksums?: ChecksumMode;
   log: Logger;
@@ -59,6 +67,9 @@ export interface ResolvedOptions {
   copyThreshold: number;
   copyPartSize: number;
   maxParts: number;
+  maxObjectSize: number;
+  uploadChecksum: 'crc32' | 'none';
+  partialUploads: 'keep' | 'discard';
   checksums: ChecksumMode;
 }
 
@@ -84,6 +95,9 @@ export function resolveOptions(opts: S3BackendOptions): ResolvedOptions {
     copyThreshold: checkRange('copyThreshold', opts.copyThreshold ?? MAX_COPY, 0, MAX_COPY),
     copyPartSize: checkRange('copyPartSize', opts.copyPartSize ?? 512 * MiB, MIN_PART_SIZE, MAX_COPY),
     maxParts: checkRange('maxParts', opts.maxParts ?? MAX_PARTS, 1, MAX_PARTS),
+    maxObjectSize: checkRange('maxObjectSize', opts.maxObjectSize ?? MAX_OBJECT_SIZE, MIN_PART_SIZE, MAX_PARTS * MAX_COPY),
+    uploadChecksum: opts.uploadChecksum ?? 'crc32',
+    partialUploads: opts.partialUploads ?? 'keep',
     checksums: opts.checksums ?? 'WHEN_REQUIRED',
   };
 }

@@ -156,6 +156,16 @@ export class S3WriteHandle implements WriteHandle {
     return this.written;
   }
 
+  get size(): number {
+    return this.written;
+  }
+
+  /** Not yet: an abandoned upload is discarded. */
+  async commitPartial(): Promise<boolean> {
+    await this.abort();
+    return false;
+  }
+
   setMtime(mtime: number): void {
     this.mtime = Math.floor(mtime);
   }
