@@ -126,6 +126,21 @@ export async function removePrefix(bucket: string, prefix: string): Promise<void
   }
 }
 
+/** The keys under a prefix (admin), in S3's order. */
+export async function keysUnder(bucket: string, prefix: string): Promise<string[]> {
+  const c = await admin();
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const out = await c.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+    );
+    for (const o of out.Contents ?? []) keys.push(o.Key!);
+    token = out.IsTruncated ? out.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
+
 /** Multipart uploads in progress under a prefix. */
 export async function pendingUploads(bucket: string, prefix: string): Promise<Array<{ key: string; uploadId: string }>> {
   const c = await admin();
@@ -168,7 +183,7 @@ export async function writePattern(h: WriteHandle, size: number, seed = 1, write
   for (const chunk of pattern(size, seed)) {
     hash.update(chunk);
     for (let at = 0; at < chunk.length; at += writeSize) {
-      await h.write(h.bytesWritten, chunk.subarray(at, Math.min(chunk.length, at + writeSize)));
+      await h.write(h.size, chunk.subarray(at, Math.min(chunk.length, at + writeSize)));
     }
   }
   return hash.digest('hex');

@@ -2,6 +2,7 @@
  * Streaming uploads against the real S3: exact bytes at every size boundary, SSE on every object,
  * the memory budget, sequential offsets, exclusive create, abort and failed parts leaving nothing.
  */
+import { createHash } from 'node:crypto';
 import { AbortMultipartUploadCommand, S3Client } from '@aws-sdk/client-s3';
 import type { WriteHandle } from '../../src/backend.js';
 import { suite } from 'uvu';
@@ -17,6 +18,7 @@ import {
   backend,
   closeBackends,
   headAsAdmin,
+  keysUnder,
   pattern,
   pendingUploads,
   putAsAdmin,
@@ -302,9 +304,9 @@ test('openWrite on a bucket or the root is EISDIR; in a missing bucket ENOENT', 
   await rejectsWith(b.openWrite('/no-such-bucket-s3gw/f', { exclusive: false }), 'ENOENT');
 });
 
-test('a known size beyond parts × part size gets larger parts; beyond what S3 takes it fails at open', async () => {
-  const b = await backend('least', { maxParts: 4 });
-  // 4 parts of 5 MiB are too few for 20 MiB + 1: the parts grow to 6 MiB (whole MiB).
+test('a known size beyond parts × part size gets larger parts when they fit the memory budget', async () => {
+  const b = await backend('least', { maxParts: 4, uploadBudget: 8 * MiB });
+  // 4 parts of 5 MiB are too few for 20 MiB + 1: the parts grow to 6 MiB (whole MiB), 7.2 MiB ≤ 8.
   const size = 4 * PART + 1;
   const big = await b.openWrite(`${DIR}/known-big`, { exclusive: false, expectedSize: size });
   const sum = await writePattern(big, size, 31);
@@ -313,17 +315,187 @@ test('a known size beyond parts × part size gets larger parts; beyond what S3 t
   assert.is(head.ContentLength, size);
   assert.match(head.ETag ?? '', /-4"$/, 'four parts of 6 MiB');
   assert.is((await readAll(b, `${DIR}/known-big`, 256 * 1024)).sha256, sum);
+});
+
+test('past the part limit an upload continues into segments: exact object, no temporaries left', async () => {
+  // Unknown size (SFTP) and known size (SCP, parts that do not fit the 6 MiB budget), 4 parts of 5 MiB.
+  for (const [name, size, known] of [
+    ['seg-unknown', 13 * PART + 3, false],
+    ['seg-known', 9 * PART + 5, true],
+  ] as const) {
+    const b = await backend('least', { maxParts: 4 });
+    const h = await b.openWrite(`${DIR}/${name}`, { exclusive: false, ...(known ? { expectedSize: size } : {}) });
+    const sum = await writePattern(h, size, 41);
+    await h.commit();
+    const head = await headAsAdmin(BUCKET, `${PREFIX}/${name}`);
+    assert.is(head.ContentLength, size, name);
+    assert.match(head.ETag ?? '', /-[1-4]"$/, `${name}: at most 4 parts in the final object`);
+    assert.is(head.ServerSideEncryption, 'AES256');
+    assert.is((await readAll(b, `${DIR}/${name}`, 256 * 1024)).sha256, sum, name);
+    assert.equal(await keysUnder(BUCKET, `${PREFIX}/${name}`), [`${PREFIX}/${name}`], `${name}: no temporaries`);
+    assert.equal(await pendingUploads(BUCKET, `${PREFIX}/${name}`), [], `${name}: no uploads left open`);
+  }
+});
+
+test('an abort in segment mode removes the final upload, the segments and their temporaries', async () => {
+  const b = await backend('least', { maxParts: 2 });
+  const h = await b.openWrite(`${DIR}/seg-abort`, { exclusive: false });
+  await writePattern(h, 9 * PART, 43);
+  await h.abort();
+  assert.equal(await keysUnder(BUCKET, `${PREFIX}/seg-abort`), []);
+  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/seg-abort`), []);
+});
+
+test('beyond the object limit or what the parts can reach: known sizes fail at open, unknown at the write', async () => {
+  const b = await backend('least', { maxParts: 4 });
   // 4 parts of at most 5 GiB cannot hold 20 GiB + 1, nor can S3 hold more than 5 TiB.
   const msg = await rejectsWith(b.openWrite(`${DIR}/huge`, { exclusive: false, expectedSize: 4 * 5 * 1024 ** 3 + 1 }), 'EINVAL');
   assert.match(msg, /too large/);
   const wide = await backend('least');
   await rejectsWith(wide.openWrite(`${DIR}/huge`, { exclusive: false, expectedSize: 5 * 1024 ** 4 + 1 }), 'EINVAL');
-  // Unknown size: fails when part 5 would be needed, and nothing is left behind.
-  const a = await backend('least', { maxParts: 2 });
-  const h = await a.openWrite(`${DIR}/huge2`, { exclusive: false });
-  await rejectsWith(writePattern(h, 2 * PART + 1), 'EINVAL');
+  // A configured limit: the write that passes it fails, and nothing is left behind.
+  const capped = await backend('least', { maxObjectSize: 3 * PART });
+  await rejectsWith(capped.openWrite(`${DIR}/huge`, { exclusive: false, expectedSize: 3 * PART + 1 }), 'EINVAL');
+  const h = await capped.openWrite(`${DIR}/huge2`, { exclusive: false });
+  const tooMuch = await rejectsWith(writePattern(h, 3 * PART + 1), 'EINVAL');
+  assert.match(tooMuch, /file too large: the limit is 15728640 bytes/);
   await h.abort();
-  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/huge2`), []);
+  assert.equal(await keysUnder(BUCKET, `${PREFIX}/huge`), []);
+  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/huge`), []);
+});
+
+// ---- resume: continue and append ------------------------------------------------------------
+
+/** Writes `extra` pattern bytes (seed) at the handle's size; returns the sha256 of old + new. */
+async function continueWith(h: WriteHandle, oldSize: number, oldSeed: number, extra: number, seed: number): Promise<string> {
+  const hash = createHash('sha256');
+  for (const c of pattern(oldSize, oldSeed)) hash.update(c);
+  for (const chunk of pattern(extra, seed)) {
+    hash.update(chunk);
+    for (let at = 0; at < chunk.length; at += 32 * 1024) await h.write(h.size, chunk.subarray(at, Math.min(chunk.length, at + 32 * 1024)));
+  }
+  return hash.digest('hex');
+}
+
+async function existingFile(name: string, size: number, seed: number): Promise<void> {
+  const b = await backend('least');
+  const h = await b.openWrite(`${DIR}/${name}`, { exclusive: false });
+  await writePattern(h, size, seed);
+  await h.commit();
+}
+
+for (const [label, oldSize, extra] of [
+  ['a head under 5 MiB is read back into the first part', 1 * MiB + 7, 3 * MiB],
+  ['a head under 5 MiB, new data past a part', 2 * MiB, 9 * MiB + 1],
+  ['a head of 5 MiB or more is copied by S3', 12 * MiB + 5, 7 * MiB],
+  ['a copied head and one new byte', 6 * MiB, 1],
+] as const) {
+  test(`continue at the end: ${label}`, async () => {
+    const name = `resume-${oldSize}-${extra}`;
+    await existingFile(name, oldSize, 51);
+    const b = await backend('least');
+    const h = await b.openWrite(`${DIR}/${name}`, { exclusive: false, mode: 'continue' });
+    assert.is(h.size, oldSize, 'the handle starts at the existing size');
+    const sum = await continueWith(h, oldSize, 51, extra, 52);
+    assert.is(h.bytesWritten, extra);
+    assert.is(h.size, oldSize + extra);
+    // Until the commit, readers see the old object.
+    assert.is((await headAsAdmin(BUCKET, `${PREFIX}/${name}`)).ContentLength, oldSize);
+    await h.commit();
+    const back = await readAll(b, `${DIR}/${name}`, 256 * 1024);
+    assert.is(back.size, oldSize + extra);
+    assert.is(back.sha256, sum);
+    assert.equal(await pendingUploads(BUCKET, `${PREFIX}/${name}`), []);
+  });
+}
+
+test('append: every write goes to the end, whatever its offset', async () => {
+  await existingFile('append', 2 * MiB, 61);
+  const b = await backend('least');
+  const h = await b.openWrite(`${DIR}/append`, { exclusive: false, mode: 'append' });
+  const hash = createHash('sha256');
+  for (const c of pattern(2 * MiB, 61)) hash.update(c);
+  for (const c of pattern(6 * MiB, 62)) {
+    hash.update(c);
+    await h.write(0, c); // offsets are ignored in append mode
+  }
+  await h.commit();
+  const back = await readAll(b, `${DIR}/append`, 256 * 1024);
+  assert.is(back.size, 8 * MiB);
+  assert.is(back.sha256, hash.digest('hex'));
+});
+
+test('continue: a first write at 0 replaces the file; anywhere else fails and changes nothing', async () => {
+  await existingFile('cont-zero', 3 * MiB, 71);
+  const b = await backend('least');
+  const h = await b.openWrite(`${DIR}/cont-zero`, { exclusive: false, mode: 'continue' });
+  const hash = createHash('sha256');
+  let first = true;
+  for (const c of pattern(MiB, 72)) {
+    hash.update(c);
+    await h.write(first ? 0 : h.size, c); // the first write at 0: the size starts again from 0
+    first = false;
+  }
+  const sum = hash.digest('hex');
+  await h.commit();
+  const back = await readAll(b, `${DIR}/cont-zero`);
+  assert.is(back.size, MiB);
+  assert.is(back.sha256, sum);
+
+  const bad = await b.openWrite(`${DIR}/cont-zero`, { exclusive: false, mode: 'continue' });
+  const msg = await rejectsWith(bad.write(100, Buffer.alloc(10)), 'EINVAL');
+  assert.match(msg, /must start at 0 \(to replace it\) or at its end, offset 1048576 \(to continue it\); got offset 100/);
+  await bad.abort();
+  assert.is((await readAll(b, `${DIR}/cont-zero`)).sha256, sum, 'unchanged');
+});
+
+test('continue with nothing written leaves the file as it is', async () => {
+  await existingFile('cont-none', 2 * MiB + 3, 81);
+  const b = await backend('least');
+  const before = await headAsAdmin(BUCKET, `${PREFIX}/cont-none`);
+  const h = await b.openWrite(`${DIR}/cont-none`, { exclusive: false, mode: 'continue' });
+  await h.commit();
+  const after = await headAsAdmin(BUCKET, `${PREFIX}/cont-none`);
+  assert.is(after.ETag, before.ETag);
+  assert.is(after.ContentLength, 2 * MiB + 3);
+});
+
+test('continue fails cleanly when the file changed after the open', async () => {
+  await existingFile('cont-changed', 6 * MiB, 91);
+  const b = await backend('least');
+  const h = await b.openWrite(`${DIR}/cont-changed`, { exclusive: false, mode: 'continue' });
+  await putAsAdmin(BUCKET, `${PREFIX}/cont-changed`, Buffer.alloc(6 * MiB, 1));
+  await h.write(6 * MiB, Buffer.alloc(1000, 2)).catch(() => {});
+  const msg = await rejectsWith(h.commit(), 'EIO');
+  assert.match(msg, /changed since it was opened/);
+  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/cont-changed`), []);
+  assert.is((await headAsAdmin(BUCKET, `${PREFIX}/cont-changed`)).ContentLength, 6 * MiB);
+});
+
+test('commitPartial keeps a new file and a continued one, never replaces an existing file, and obeys discard', async () => {
+  const b = await backend('least');
+  // A new file: kept as far as it arrived.
+  const h1 = await b.openWrite(`${DIR}/partial-new`, { exclusive: false });
+  const sum1 = await writePattern(h1, 7 * MiB + 11, 101);
+  assert.is(await h1.commitPartial(), true);
+  assert.is((await readAll(b, `${DIR}/partial-new`, 256 * 1024)).sha256, sum1);
+  // Continued: kept (the old bytes are its start).
+  const h2 = await b.openWrite(`${DIR}/partial-new`, { exclusive: false, mode: 'continue' });
+  const sum2 = await continueWith(h2, 7 * MiB + 11, 101, 2 * MiB, 102);
+  assert.is(await h2.commitPartial(), true);
+  assert.is((await readAll(b, `${DIR}/partial-new`, 256 * 1024)).sha256, sum2);
+  // Replacing an existing file: discarded, the old file stays.
+  const h3 = await b.openWrite(`${DIR}/partial-new`, { exclusive: false });
+  await writePattern(h3, 6 * MiB, 103);
+  assert.is(await h3.commitPartial(), false);
+  assert.is((await readAll(b, `${DIR}/partial-new`, 256 * 1024)).sha256, sum2);
+  // The discard setting keeps nothing.
+  const d = await backend('least', { partialUploads: 'discard' });
+  const h4 = await d.openWrite(`${DIR}/partial-discard`, { exclusive: false });
+  await writePattern(h4, MiB, 104);
+  assert.is(await h4.commitPartial(), false);
+  assert.equal(await keysUnder(BUCKET, `${PREFIX}/partial-`), [`${PREFIX}/partial-new`]);
+  assert.equal(await pendingUploads(BUCKET, `${PREFIX}/partial-`), []);
 });
 
 test.run();

@@ -50,8 +50,8 @@ import { dirAttrs, fileAttrs, listBuckets, listDirectory, seconds } from './list
 import { checkNewKey, dirPrefix, isPlausibleBucket, keyTooLong, MAX_KEY_BYTES, parsePath } from './paths.js';
 import { Lookups } from './lookup.js';
 import { resolveOptions, type ResolvedOptions, type S3BackendOptions } from './options.js';
-import { SLAB_SIZE } from './slabs.js';
 import { sseForCopy, sseParams, type SseParams } from './sse.js';
+import { Layout } from './layout.js';
 import { S3WriteHandle, type UploadContext } from './upload.js';
 
 /** The Backend plus what the session that owns it needs. */
@@ -117,7 +117,10 @@ class S3BackendImpl implements S3Backend {
       partSize: o.partSize,
       budget: o.uploadBudget,
       maxParts: o.maxParts,
+      maxObjectSize: o.maxObjectSize,
+      partialUploads: o.partialUploads,
       setObjectMtime: (bucket, key, mtime) => this.setObjectMtime(bucket, key, mtime),
+      objectExists: (bucket, key) => this.objectExists(bucket, key),
     });
   }
 
@@ -211,12 +214,17 @@ class S3BackendImpl implements S3Backend {
   async openWrite(path: string, options: WriteOptions): Promise<WriteHandle> {
     const { bucket, key } = this.objectPath(path, 'EISDIR', 'is a directory');
     checkNewKey(key);
+    const mode = options.exclusive ? 'replace' : (options.mode ?? 'replace');
     const ctx = uploadContextFor(this.upload, options.expectedSize);
-    if (ctx === undefined) {
-      throw new BackendError(
-        'EINVAL',
-        `${path}: file too large: ${options.expectedSize} bytes is more than S3 takes (${this.upload.maxParts} parts of at most ${MAX_COPY} bytes, ${MAX_OBJECT} bytes in all)`,
-      );
+    const size = options.expectedSize;
+    if (size !== undefined) {
+      const reach = new Layout({ partSize: ctx.partSize, maxParts: ctx.maxParts, capacity: ctx.maxObjectSize }).reach;
+      if (size > reach) {
+        throw new BackendError(
+          'EINVAL',
+          `${path}: file too large: ${size} bytes is more than this gateway stores in one object (${reach} bytes)`,
+        );
+      }
     }
     if (!(await this.find.bucketExists(bucket, path))) throw this.find.noBucket(path);
     if (options.exclusive) {
@@ -229,7 +237,25 @@ class S3BackendImpl implements S3Backend {
         if (!isNotFound(err) && !isAccessDenied(err)) throw this.fail(err, 'open', path);
       }
     }
-    const h = new S3WriteHandle(ctx, bucket, key, options.exclusive, options.mtime);
+    let existing: { size: number; etag: string | undefined } | undefined;
+    if (mode !== 'replace') {
+      try {
+        const head = await this.find.head(bucket, key);
+        existing = { size: head.ContentLength ?? 0, etag: head.ETag };
+      } catch (err) {
+        // Absent, or not readable (then it cannot be continued either): the upload starts at 0.
+        if (!isNotFound(err) && !isAccessDenied(err)) throw this.fail(err, 'open', path);
+      }
+    }
+    const h = new S3WriteHandle(ctx, {
+      bucket,
+      key,
+      exclusive: options.exclusive,
+      mtime: options.mtime,
+      mode,
+      ...(existing ? { existing } : {}),
+      ...(size !== undefined ? { expectedSize: size } : {}),
+    });
     const uploads = (this.uploads ??= new Set());
     uploads.add(h);
     const done = () => void uploads.delete(h);
@@ -440,6 +466,17 @@ class S3BackendImpl implements S3Backend {
     return p;
   }
 
+  private async objectExists(bucket: string, key: string): Promise<boolean> {
+    try {
+      await this.find.head(bucket, key);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      if (isAccessDenied(err)) return true;
+      throw err;
+    }
+  }
+
   private async setObjectMtime(bucket: string, key: string, mtime: number): Promise<void> {
     const head = await this.find.head(bucket, key);
     if (storedMtime(head) !== mtime) await this.writeMtime(bucket, key, head, mtime);
@@ -477,21 +514,16 @@ function failing(err: BackendError): AsyncIterable<DirEntry[]> {
   };
 }
 
-/** S3's largest object: 5 TiB. */
-const MAX_OBJECT = 5 * 1024 ** 4;
-
 /**
  * The upload context for a file whose size may be known in advance (SCP's C line). When the
- * configured part size would need more than `maxParts` parts, the parts grow to fit (whole MiB),
- * and the memory budget with them, in the configured ratio: until uploads stream without holding
- * a whole part (issue 5), a file above maxParts × partSize (48.8 GiB by default) costs more memory.
- * Undefined when S3 cannot hold the file at all.
+ * configured part size would need more than `maxParts` parts, bigger parts (whole MiB) are used if
+ * they still fit the upload's memory budget (in the configured 1.2 ratio); otherwise the parts
+ * stay as configured and the layout adds segments (layout.ts), planned for exactly this size.
  */
-function uploadContextFor(base: UploadContext, expectedSize: number | undefined): UploadContext | undefined {
+function uploadContextFor(base: UploadContext, expectedSize: number | undefined): UploadContext {
   if (expectedSize === undefined || expectedSize <= base.partSize * base.maxParts) return base;
   const MiB = 1024 * 1024;
   const partSize = Math.ceil(expectedSize / base.maxParts / MiB) * MiB;
-  if (expectedSize > MAX_OBJECT || partSize > MAX_COPY) return undefined;
-  const budget = Math.ceil((base.budget * partSize) / base.partSize / SLAB_SIZE) * SLAB_SIZE;
-  return { ...base, partSize, budget };
+  if (partSize > MAX_COPY || Math.ceil(partSize * 1.2) > base.budget) return base;
+  return { ...base, partSize };
 }

@@ -1,44 +1,58 @@
 /**
- * A streaming upload: WriteHandle over PutObject (small files) or a multipart upload.
+ * A streaming upload: WriteHandle over PutObject (small files) or multipart uploads.
  *
- * Memory. Every part has the same size (`partSize`, at least S3's 5 MiB minimum; stores such as
- * R2 also demand equal parts). The bytes of a part are copied once into slabs and held until S3
- * has accepted the part, so a failed part can be sent again. All held slabs of one upload (parts
- * awaiting S3's answer plus the part filling) stay within `budget`; past it write() waits for the
- * oldest part to land. That pending promise is the backpressure: the SFTP or SCP layer does not
- * read more from its channel, so the SSH window stays shut.
+ * Memory. Every raw part has the same size (`partSize`, at least S3's 5 MiB minimum; stores such
+ * as R2 also demand equal parts). The bytes of a part are copied once into slabs and held until
+ * S3 has accepted the part, so a failed part can be sent again. All held slabs of one upload
+ * (parts awaiting S3's answer plus the part filling) stay within `budget`; past it write() waits
+ * for the oldest part to land. That pending promise is the backpressure: the SFTP or SCP layer
+ * does not read more from its channel, so the SSH window stays shut.
  *
  * Streaming. The first part is buffered whole: a file that fits one part becomes a single
- * PutObject. Once a multipart upload exists, each following part is sent *while it fills*: an
- * UploadPart with Content-Length `partSize` starts with the part's first byte, and its body is
- * fed views of the slabs as WRITEs arrive, so S3 takes the data at the client's pace instead of
- * waiting for a full part and then sending it in a burst (the client stalled meanwhile). Whether
- * a part is the last one is known only at close: a last part shorter than `partSize` cancels its
- * live request (S3 discards a body cut short) and is sent again from the slabs with its real
- * length. At most one part's bytes cross the wire twice per file.
+ * PutObject. Once it is multipart, each following part is sent *while it fills*: an UploadPart
+ * with Content-Length `partSize` starts with the part's first byte, and its body is fed views of
+ * the slabs as WRITEs arrive. Whether a part is the last one is known only at close: a last part
+ * shorter than `partSize` cancels its live request (S3 discards a body cut short) and is sent
+ * again from the slabs with its real length. At most one part's bytes cross the wire twice.
  *
  * A part is sealed only when it is full *and* another byte arrives, so a file of exactly one part
  * is still a single PutObject and the last part of a multipart upload is never empty.
  *
+ * Size. Where each raw part goes is planned by layout.ts: the final object's multipart upload
+ * first, then, when its part numbers run short, temporary segment objects (next to the file,
+ * named `<key>.s3gw-tmp-<token>-<n>`) that are completed, copied into the final upload as one
+ * part each (UploadPartCopy) and deleted at once. Memory does not change with the file's size.
+ *
+ * Resume. A handle may continue an existing object (WriteOptions.mode): its bytes become the
+ * first parts of a new multipart upload by UploadPartCopy (a head under S3's 5 MiB part minimum
+ * is read back into the first part instead), and new data follows. Until commit, readers see the
+ * old object.
+ *
  * Failure. A live request that fails is not fatal by itself: the part is sent again from its
- * slabs once complete (with retries for transient errors). A part that still fails poisons the
- * handle: the multipart upload is aborted at once, and the next write() or commit() rejects with
- * EIO naming the part. abort() cancels live requests, waits for parts in flight (an abort that
- * races a part upload can leave that part behind) and aborts whatever was started.
+ * slabs once complete (with retries for transient errors). A part, copy or segment that still
+ * fails poisons the handle: every multipart upload is aborted at once, temporaries are deleted,
+ * and the next write() or commit() rejects with EIO naming the part. abort() cancels live
+ * requests, waits for requests in flight and removes whatever was started.
  */
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
+  UploadPartCopyCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
-import { BackendError, type WriteHandle } from '../backend.js';
+import { BackendError, type WriteHandle, type WriteOptions } from '../backend.js';
 import { escapePeer, type Logger } from '../log.js';
 import type { ClientPool } from './clients.js';
 import { isNotImplemented, isPreconditionFailed, isTransient, toBackendError } from './errors.js';
+import { Layout, LayoutError, MAX_COPY_PART, type LayoutNode } from './layout.js';
+import { copySource, MAX_KEY_BYTES } from './paths.js';
 import { PartBuffer, SLAB_SIZE } from './slabs.js';
 import type { SseParams } from './sse.js';
 
@@ -51,13 +65,39 @@ export interface UploadContext {
   /** Bytes of slabs one upload may hold: parts awaiting S3 plus the part filling. */
   budget: number;
   maxParts: number;
+  /** The largest object an upload may make. */
+  maxObjectSize: number;
+  /** What commitPartial() does: keep what arrived when that destroys nothing, or discard. */
+  partialUploads: 'keep' | 'discard';
   /** Sets x-amz-meta-mtime on an existing object (used when the mtime changes after the upload began). */
   setObjectMtime(bucket: string, key: string, mtime: number): Promise<void>;
+  /** Whether an object is at `key` (a denied HEAD counts as yes: we cannot tell). */
+  objectExists(bucket: string, key: string): Promise<boolean>;
+}
+
+/** What one upload writes. */
+export interface UploadTarget {
+  bucket: string;
+  key: string;
+  /** Create only: If-None-Match at commit. */
+  exclusive: boolean;
+  mtime: number | undefined;
+  mode: NonNullable<WriteOptions['mode']>;
+  /** The object a 'continue' or 'append' upload may continue. */
+  existing?: { size: number; etag: string | undefined };
+  /** The file's size, when known in advance (SCP). */
+  expectedSize?: number;
 }
 
 type State = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';
 
 const RETRIES = 2;
+/** S3's smallest part but the last: a resumed head below it is read back, not copied. */
+const MIN_PART = 5 * 1024 * 1024;
+/** The mark in a temporary segment's key: `<key>.s3gw-tmp-<token>-<n>`. */
+export const TEMP_MARK = '.s3gw-tmp-';
+/** Temporaries older than this are left over from a crash (a live one lives seconds). */
+const STALE_MS = 60 * 60 * 1000;
 
 /**
  * The body of a live UploadPart: views of a filling part's slabs, pushed as they are written and
@@ -102,9 +142,24 @@ class LiveBody extends Readable {
   }
 }
 
-/** A part from sealing (or its live start) until S3 has it. */
+/** One multipart upload of the layout: the final object's, or a temporary segment's. */
+interface NodeState {
+  readonly node: LayoutNode;
+  readonly key: string;
+  uploadId: string | undefined;
+  /** Settles once CreateMultipartUpload has answered; never rejects (a failure poisons the handle). */
+  created: Promise<void>;
+  readonly parts: CompletedPart[];
+  /** Parts and copied children on their way into this upload; never reject. */
+  readonly pending: Promise<void>[];
+  /** A completed segment whose temporary object still exists. */
+  stored: boolean;
+}
+
+/** A raw part from its start until S3 has it. */
 interface Part {
-  readonly number: number;
+  /** Where it goes; the first part is placed only once the upload is known to be multipart. */
+  place?: { state: NodeState; number: number };
   readonly buf: PartBuffer;
   /** The live request, when the part started streaming while it filled. */
   live?: {
@@ -121,35 +176,47 @@ export class S3WriteHandle implements WriteHandle {
   private written = 0;
   private state: State = 'open';
   private failure: BackendError | undefined;
-  /** The part filling; `fill.live` is set when it streams while filling. */
-  private fill: Part = { number: 1, buf: new PartBuffer() };
-  private uploadId: string | undefined;
-  private creating: Promise<void> | undefined;
-  private nextPart = 2;
-  private readonly parts: CompletedPart[] = [];
+  private fill: Part = { buf: new PartBuffer() };
   /** Sealed parts not yet stored, oldest first. */
   private readonly sent: Part[] = [];
+  private layout: Layout | undefined;
+  private readonly states = new Map<LayoutNode, NodeState>();
+  /** Head copies and segment completions, for abort to wait on. */
+  private readonly background: Promise<void>[] = [];
   /** Serialises write/commit: the protocols run one handle's requests in order, but be sure. */
   private queue: Promise<unknown> = Promise.resolve();
   private mtime: number | undefined;
   private mtimeAtCreate: number | undefined;
   private commitPromise: Promise<void> | undefined;
   private abortPromise: Promise<void> | undefined;
+  /** The existing object this upload may still continue, until the first write decides. */
+  private existing: { size: number; etag: string | undefined } | undefined;
+  /** Bytes of the existing object this upload continues (0 unless resumed). */
+  private base = 0;
+  private resumed = false;
+  private swept = false;
+  private exclusive: boolean;
+  private readonly token: string;
+  private readonly capacity: number;
   private readonly maxSlabs: number;
   private readonly label: string;
   private readonly ctx: UploadContext;
   private readonly bucket: string;
   private readonly key: string;
-  private readonly exclusive: boolean;
+  private readonly mode: UploadTarget['mode'];
 
-  constructor(ctx: UploadContext, bucket: string, key: string, exclusive: boolean, mtime: number | undefined) {
+  constructor(ctx: UploadContext, target: UploadTarget) {
     this.ctx = ctx;
-    this.bucket = bucket;
-    this.key = key;
-    this.exclusive = exclusive;
-    this.mtime = mtime === undefined ? undefined : Math.floor(mtime);
+    this.bucket = target.bucket;
+    this.key = target.key;
+    this.exclusive = target.exclusive;
+    this.mode = target.mode;
+    this.existing = target.mode !== 'replace' && target.existing && target.existing.size > 0 ? target.existing : undefined;
+    this.mtime = target.mtime === undefined ? undefined : Math.floor(target.mtime);
+    this.capacity = Math.min(ctx.maxObjectSize, target.expectedSize ?? Infinity);
     this.maxSlabs = Math.floor(ctx.budget / SLAB_SIZE);
-    this.label = `/${bucket}/${key}`;
+    this.label = `/${target.bucket}/${target.key}`;
+    this.token = Date.now().toString(36) + Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, '0');
   }
 
   get bytesWritten(): number {
@@ -157,13 +224,7 @@ export class S3WriteHandle implements WriteHandle {
   }
 
   get size(): number {
-    return this.written;
-  }
-
-  /** Not yet: an abandoned upload is discarded. */
-  async commitPartial(): Promise<boolean> {
-    await this.abort();
-    return false;
+    return this.existing ? this.existing.size : this.base + this.written;
   }
 
   setMtime(mtime: number): void {
@@ -201,6 +262,40 @@ export class S3WriteHandle implements WriteHandle {
     return this.abortPromise;
   }
 
+  /**
+   * The client left before CLOSE. What arrived is kept, so the client can resume, only when that
+   * destroys nothing: this upload continues the object (its old bytes are the new one's start),
+   * or no object is at the key (checked now, and with If-None-Match at commit).
+   */
+  async commitPartial(): Promise<boolean> {
+    await this.queue;
+    const keep =
+      this.ctx.partialUploads === 'keep' && this.state === 'open' && !this.failure && !this.existing && this.written > 0;
+    if (keep && !this.resumed) {
+      let exists = true;
+      try {
+        exists = await this.ctx.objectExists(this.bucket, this.key);
+      } catch {
+        // cannot tell: keep nothing
+      }
+      if (exists) {
+        await this.abort();
+        return false;
+      }
+      this.exclusive = true;
+    }
+    if (!keep) {
+      await this.abort();
+      return false;
+    }
+    try {
+      await this.commit();
+      return true;
+    } catch {
+      return false; // a failed commit has aborted itself
+    }
+  }
+
   // ---- writing -------------------------------------------------------------------------------
 
   /** Throws when the upload has failed or was aborted. */
@@ -209,14 +304,29 @@ export class S3WriteHandle implements WriteHandle {
     if (this.state === 'aborted') throw new BackendError('EIO', `upload of ${this.label} was aborted`);
   }
 
+  private stopped(): boolean {
+    return this.state === 'aborted' || this.state === 'failed';
+  }
+
   private async doWrite(offset: number, data: Buffer): Promise<void> {
     this.usable();
     if (this.state !== 'open') throw new BackendError('EINVAL', `upload of ${this.label} is already closed`);
-    if (offset !== this.written) {
+    if (this.existing && data.length > 0) await this.decide(offset);
+    if (this.mode === 'append') offset = this.size;
+    if (offset !== this.size) {
       throw new BackendError(
         'EINVAL',
-        `writes must be sequential: got offset ${offset}, expected ${this.written} (S3 objects cannot be written out of order)`,
+        `writes must be sequential: got offset ${offset}, expected ${this.size} (S3 objects cannot be written out of order)`,
       );
+    }
+    if (this.size + data.length > this.capacity) {
+      const err = new BackendError(
+        'EINVAL',
+        `${this.label}: file too large: the limit is ${this.capacity} bytes` +
+          (this.capacity === this.ctx.maxObjectSize ? ' (the largest object this gateway is set to store)' : ''),
+      );
+      this.fail(err);
+      throw err;
     }
     let pos = 0;
     while (pos < data.length) {
@@ -238,32 +348,271 @@ export class S3WriteHandle implements WriteHandle {
     this.written += data.length;
   }
 
+  /**
+   * The first write to a handle that may continue an existing object: at the object's end (or
+   * anywhere, for 'append') it continues it; at 0 it replaces it; anywhere else is refused and
+   * leaves the object as it is.
+   */
+  private async decide(offset: number): Promise<void> {
+    const ex = this.existing!;
+    if (this.mode !== 'append' && offset !== ex.size) {
+      if (offset === 0) {
+        this.existing = undefined;
+        return;
+      }
+      throw new BackendError(
+        'EINVAL',
+        `${this.label}: a write to an existing file must start at 0 (to replace it) or at its end, ` +
+          `offset ${ex.size} (to continue it); got offset ${offset}`,
+      );
+    }
+    this.existing = undefined;
+    this.base = ex.size;
+    this.resumed = true;
+    try {
+      if (ex.size < MIN_PART) await this.readHead(ex);
+      else this.copyHead(ex);
+    } catch (err) {
+      const e =
+        err instanceof BackendError
+          ? err
+          : isPreconditionFailed(err)
+            ? new BackendError('EIO', `${this.label} changed since it was opened; nothing was written`, { cause: err })
+            : toBackendError(err, `continue ${this.label}`, this.ctx.secrets);
+      this.fail(e);
+      throw e;
+    }
+  }
+
+  /** A head below S3's part minimum goes into the first part, read back from the object. */
+  private async readHead(ex: { size: number; etag: string | undefined }): Promise<void> {
+    const out = await this.ctx.pool.send(this.bucket, () =>
+      new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: this.key,
+        Range: `bytes=0-${ex.size - 1}`,
+        ...(ex.etag ? { IfMatch: ex.etag } : {}),
+      }),
+    );
+    let got = 0;
+    for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
+      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (got + b.length > ex.size) throw new BackendError('EIO', `${this.label}: the store returned more than asked`);
+      for (let pos = 0; pos < b.length; ) pos += this.fill.buf.append(b, pos, b.length - pos);
+      got += b.length;
+    }
+    if (got !== ex.size) throw new BackendError('EIO', `${this.label}: read ${got} of the existing ${ex.size} bytes`);
+  }
+
+  /** The existing object becomes the first parts of the final upload, copied by S3 (≤ 5 GiB each). */
+  private copyHead(ex: { size: number; etag: string | undefined }): void {
+    const count = Math.ceil(ex.size / MAX_COPY_PART);
+    const chunk = Math.ceil(ex.size / count);
+    try {
+      this.plan().reserveRoot(count, ex.size);
+    } catch (err) {
+      if (err instanceof LayoutError) throw new BackendError('EINVAL', `${this.label}: cannot continue: ${err.message}`);
+      throw err;
+    }
+    const root = this.rootState();
+    for (let i = 0; i < count; i++) {
+      const first = i * chunk;
+      const last = Math.min(ex.size, first + chunk) - 1;
+      const done = (async () => {
+        try {
+          await root.created;
+          if (this.stopped()) return;
+          const out = await this.withRetry(() =>
+            this.ctx.pool.send(this.bucket, () =>
+              new UploadPartCopyCommand({
+                Bucket: this.bucket,
+                Key: this.key,
+                UploadId: root.uploadId,
+                PartNumber: i + 1,
+                CopySource: copySource(this.bucket, this.key),
+                CopySourceRange: `bytes=${first}-${last}`,
+                ...(ex.etag ? { CopySourceIfMatch: ex.etag } : {}),
+              }),
+            ),
+          );
+          root.parts.push({ PartNumber: i + 1, ETag: out.CopyPartResult?.ETag });
+        } catch (err) {
+          this.fail(
+            isPreconditionFailed(err)
+              ? new BackendError('EIO', `${this.label} changed since it was opened; the upload was aborted`, { cause: err })
+              : this.partError(err, `copying the existing bytes ${first}-${last}`),
+          );
+        }
+      })();
+      root.pending.push(done);
+      this.background.push(done);
+    }
+  }
+
   private heldSlabs(): number {
     let n = this.fill.buf.slabs.length;
     for (const p of this.sent) n += p.buf.slabs.length;
     return n;
   }
 
+  // ---- layout ---------------------------------------------------------------------------------
+
+  private plan(): Layout {
+    return (this.layout ??= new Layout({ partSize: this.ctx.partSize, maxParts: this.ctx.maxParts, capacity: this.capacity }));
+  }
+
+  private rootState(): NodeState {
+    const root = this.plan().root;
+    return this.states.get(root) ?? this.open(root);
+  }
+
+  /** Places the next raw part; finishes segments that filled and starts the ones it opens. */
+  private place(): { state: NodeState; number: number } {
+    const layout = this.plan();
+    this.rootState(); // copies of segments go into it
+    let p;
+    try {
+      p = layout.next();
+    } catch (err) {
+      if (!(err instanceof LayoutError)) throw err;
+      const e = new BackendError('EINVAL', `${this.label}: file too large: ${err.message}`);
+      this.fail(e);
+      throw e;
+    }
+    for (const n of p.closed) this.finishSegment(n);
+    for (const n of p.opened) this.open(n);
+    return { state: this.states.get(p.node)!, number: p.partNumber };
+  }
+
+  /** Starts the multipart upload of a node: the final object's, or a segment's temporary. */
+  private open(node: LayoutNode): NodeState {
+    const isRoot = node.parent === undefined;
+    const key = isRoot ? this.key : this.tempKey(node.id);
+    const st: NodeState = { node, key, uploadId: undefined, created: Promise.resolve(), parts: [], pending: [], stored: false };
+    this.states.set(node, st);
+    if (isRoot) this.mtimeAtCreate = this.mtime;
+    const metadata = isRoot && this.mtime !== undefined ? { Metadata: { mtime: String(this.mtime) } } : {};
+    st.created = (async () => {
+      try {
+        const out = await this.ctx.pool.send(this.bucket, () =>
+          new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ...this.ctx.sse, ...metadata }),
+        );
+        if (!out.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+        st.uploadId = out.UploadId;
+        if (this.ctx.log.debugEnabled) {
+          this.ctx.log.debug(isRoot ? 'multipart upload started' : 'segment started', { bucket: escapePeer(this.bucket), node: node.id });
+        }
+      } catch (err) {
+        this.fail(toBackendError(err, `upload ${this.label}`, this.ctx.secrets));
+      }
+    })();
+    if (!isRoot && !this.swept) {
+      this.swept = true;
+      void this.sweepStale();
+    }
+    return st;
+  }
+
+  private tempKey(id: number): string {
+    const key = `${this.key}${TEMP_MARK}${this.token}-${id}`;
+    // Next to the file, so the same IAM grants cover it; a key at S3's length limit has no room.
+    return Buffer.byteLength(key) <= MAX_KEY_BYTES ? key : `.s3gw-tmp/${this.token}-${id}`;
+  }
+
+  /** Resolves once the node's upload exists; throws when the handle is poisoned. */
+  private async ready(st: NodeState): Promise<void> {
+    await st.created;
+    this.usable();
+  }
+
+  /**
+   * A full (or, at commit, the last) segment: once its parts are stored, complete it, copy it
+   * into its slot of the parent with one UploadPartCopy, and delete the temporary.
+   */
+  private finishSegment(node: LayoutNode): void {
+    const st = this.states.get(node)!;
+    const parent = this.states.get(node.parent!)!;
+    const done = (async () => {
+      try {
+        await Promise.all(st.pending);
+        await st.created;
+        if (this.stopped()) return;
+        const parts = st.parts.slice().sort((a, b) => a.PartNumber! - b.PartNumber!);
+        await this.ctx.pool.send(this.bucket, () =>
+          new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: st.key, UploadId: st.uploadId, MultipartUpload: { Parts: parts } }),
+        );
+        st.uploadId = undefined;
+        st.stored = true;
+        await parent.created;
+        if (this.stopped()) return;
+        const out = await this.withRetry(() =>
+          this.ctx.pool.send(this.bucket, () =>
+            new UploadPartCopyCommand({
+              Bucket: this.bucket,
+              Key: parent.key,
+              UploadId: parent.uploadId,
+              PartNumber: node.slot,
+              CopySource: copySource(this.bucket, st.key),
+            }),
+          ),
+        );
+        if (this.stopped()) return;
+        parent.parts.push({ PartNumber: node.slot, ETag: out.CopyPartResult?.ETag });
+        await this.deleteTemp(st);
+      } catch (err) {
+        this.fail(this.partError(err, `segment ${node.id} (part ${node.slot} of its parent)`));
+      }
+    })();
+    parent.pending.push(done);
+    this.background.push(done);
+  }
+
+  private async deleteTemp(st: NodeState): Promise<void> {
+    try {
+      await this.ctx.pool.send(this.bucket, () => new DeleteObjectCommand({ Bucket: this.bucket, Key: st.key }));
+      st.stored = false;
+    } catch (err) {
+      this.ctx.log.warn('could not delete a temporary segment', {
+        path: escapePeer(this.label),
+        error: escapePeer(toBackendError(err, 'delete', this.ctx.secrets).message, 400),
+      });
+    }
+  }
+
+  /**
+   * Removes temporaries of this key left by crashed uploads (a live upload deletes each one
+   * seconds after making it). Best effort, in the background, once per upload that uses segments.
+   */
+  private async sweepStale(): Promise<void> {
+    try {
+      const out = await this.ctx.pool.send(this.bucket, () =>
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key + TEMP_MARK, MaxKeys: 1000 }),
+      );
+      const cutoff = Date.now() - STALE_MS;
+      for (const o of out.Contents ?? []) {
+        if (!o.Key || !o.LastModified || o.LastModified.getTime() >= cutoff) continue;
+        await this.ctx.pool.send(this.bucket, () => new DeleteObjectCommand({ Bucket: this.bucket, Key: o.Key }));
+        this.ctx.log.info('deleted a stale temporary segment', { path: escapePeer(`/${this.bucket}/${o.Key}`) });
+      }
+    } catch (err) {
+      this.ctx.log.warn('could not sweep stale temporary segments', {
+        path: escapePeer(this.label),
+        error: escapePeer(toBackendError(err, 'list', this.ctx.secrets).message, 400),
+      });
+    }
+  }
+
+  // ---- parts ----------------------------------------------------------------------------------
+
   /**
    * Seals the filling part and sends it (or lets its live request finish); returns once it is on
    * its way, not when it is stored. A part that is not the last one means more data follows: the
-   * next part starts streaming at once.
+   * next part is placed and starts streaming at once.
    */
   private async seal(last: boolean): Promise<void> {
-    if (!last && this.fill.number >= this.ctx.maxParts) {
-      const err = new BackendError(
-        'EINVAL',
-        `${this.label}: file too large: S3 allows ${this.ctx.maxParts} parts and the part size is ` +
-          `${this.ctx.partSize} bytes, so an upload of unknown size ends at ${this.ctx.maxParts * this.ctx.partSize} bytes`,
-      );
-      this.fail(err);
-      throw err;
-    }
-    if (!this.uploadId) {
-      await this.createUpload();
-      this.usable(); // aborted while the upload was being created
-    }
     const part = this.fill;
+    part.place ??= this.place();
+    await this.ready(part.place.state);
     if (part.buf.length === 0) {
       // Only a live part that never got a byte (a write that failed in between): nothing to send.
       part.live?.abort.abort();
@@ -275,41 +624,19 @@ export class S3WriteHandle implements WriteHandle {
         if (i >= 0) this.sent.splice(i, 1);
       });
       this.sent.push(part);
+      part.place.state.pending.push(part.done);
     }
     if (!last) {
-      this.fill = { number: this.nextPart++, buf: new PartBuffer() };
+      const place = this.place();
+      await this.ready(place.state);
+      this.fill = { place, buf: new PartBuffer() };
       this.startLive(this.fill);
     }
   }
 
-  private createUpload(): Promise<void> {
-    if (!this.creating) {
-      this.mtimeAtCreate = this.mtime;
-      this.creating = (async () => {
-        try {
-          const out = await this.ctx.pool.send(this.bucket, () =>
-            new CreateMultipartUploadCommand({
-              Bucket: this.bucket,
-              Key: this.key,
-              ...this.ctx.sse,
-              ...(this.mtime !== undefined ? { Metadata: { mtime: String(this.mtime) } } : {}),
-            }),
-          );
-          if (!out.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
-          this.uploadId = out.UploadId;
-          if (this.ctx.log.debugEnabled) this.ctx.log.debug('multipart upload started', { bucket: escapePeer(this.bucket) });
-        } catch (err) {
-          const e = toBackendError(err, `upload ${this.label}`, this.ctx.secrets);
-          this.fail(e);
-          throw e;
-        }
-      })();
-    }
-    return this.creating;
-  }
-
   /** Starts the live request of a part that has just begun to fill. */
   private startLive(part: Part): void {
+    const { state, number } = part.place!;
     const body = new LiveBody(part.buf, this.ctx.partSize);
     const abort = new AbortController();
     let made = false;
@@ -323,9 +650,9 @@ export class S3WriteHandle implements WriteHandle {
           made = true;
           return new UploadPartCommand({
             Bucket: this.bucket,
-            Key: this.key,
-            UploadId: this.uploadId,
-            PartNumber: part.number,
+            Key: state.key,
+            UploadId: state.uploadId,
+            PartNumber: number,
             ContentLength: this.ctx.partSize,
             Body: body,
           });
@@ -344,6 +671,7 @@ export class S3WriteHandle implements WriteHandle {
 
   /** Gets a sealed part stored; never rejects: a failure is recorded and the upload aborted. */
   private async finish(part: Part): Promise<void> {
+    const { state, number } = part.place!;
     try {
       let etag: string | undefined;
       const live = part.live;
@@ -353,7 +681,7 @@ export class S3WriteHandle implements WriteHandle {
         if ('etag' in r) {
           etag = r.etag;
           retry = false;
-        } else if (this.state === 'aborted' || this.state === 'failed') {
+        } else if (this.stopped()) {
           return; // cut short by abort(); nothing to report
         } else if (!isTransient(r.error)) {
           throw r.error;
@@ -364,14 +692,14 @@ export class S3WriteHandle implements WriteHandle {
         await live.result;
       }
       if (retry) {
-        if (this.state === 'aborted' || this.state === 'failed') return;
+        if (this.stopped()) return;
         const out = await this.withRetry(() =>
           this.ctx.pool.send(this.bucket, () =>
             new UploadPartCommand({
               Bucket: this.bucket,
-              Key: this.key,
-              UploadId: this.uploadId,
-              PartNumber: part.number,
+              Key: state.key,
+              UploadId: state.uploadId,
+              PartNumber: number,
               ContentLength: part.buf.length,
               Body: part.buf.stream(),
             }),
@@ -379,16 +707,18 @@ export class S3WriteHandle implements WriteHandle {
         );
         etag = out.ETag;
       }
-      if (this.state === 'aborted' || this.state === 'failed') return;
-      this.parts.push({ PartNumber: part.number, ETag: etag });
+      if (this.stopped()) return;
+      state.parts.push({ PartNumber: number, ETag: etag });
     } catch (err) {
-      const e = toBackendError(err, `upload ${this.label}`, this.ctx.secrets);
-      this.fail(
-        new BackendError(e.code === 'EACCES' ? 'EACCES' : 'EIO', `${e.message} (part ${part.number} failed; the upload was aborted)`, {
-          cause: err,
-        }),
-      );
+      this.fail(this.partError(err, `part ${number}${state.node.parent ? ` of segment ${state.node.id}` : ''}`));
     }
+  }
+
+  private partError(err: unknown, what: string): BackendError {
+    const e = toBackendError(err, `upload ${this.label}`, this.ctx.secrets);
+    return new BackendError(e.code === 'EACCES' ? 'EACCES' : 'EIO', `${e.message} (${what} failed; the upload was aborted)`, {
+      cause: err,
+    });
   }
 
   /**
@@ -406,7 +736,7 @@ export class S3WriteHandle implements WriteHandle {
     }
   }
 
-  /** Poisons the handle and aborts the multipart upload in the background. */
+  /** Poisons the handle and aborts everything in the background. */
   private fail(err: BackendError): void {
     if (this.failure) return;
     this.failure = err;
@@ -427,13 +757,23 @@ export class S3WriteHandle implements WriteHandle {
     if (this.state !== 'open') throw new BackendError('EINVAL', `upload of ${this.label} is already closed`);
     this.state = 'committing';
     try {
-      if (!this.uploadId && !this.creating) {
+      if (this.existing) {
+        // Opened to continue, and nothing written: the file stays as it is (only its mtime may change).
+        this.fill.buf.release();
+        this.state = 'committed';
+        if (this.mtime !== undefined) await this.storeMtime();
+        return;
+      }
+      const root = this.layout ? this.states.get(this.layout.root) : undefined;
+      if (!root) {
         await this.putWhole();
       } else {
         await this.seal(true); // the last part, never empty (see the module comment)
+        for (const n of this.layout!.openSegments()) this.finishSegment(n);
         await this.drain();
+        await Promise.all(root.pending);
         if (this.failure) throw this.failure;
-        await this.complete();
+        await this.complete(root);
       }
       this.state = 'committed';
     } catch (err) {
@@ -444,17 +784,21 @@ export class S3WriteHandle implements WriteHandle {
     } finally {
       this.fill.buf.release();
     }
-    if (this.uploadId && this.mtime !== undefined && this.mtime !== this.mtimeAtCreate) {
-      // The mtime came after CreateMultipartUpload (FSETSTAT before CLOSE): store it now. The
-      // object is in place already, so a failure here is logged rather than failing the upload.
-      try {
-        await this.ctx.setObjectMtime(this.bucket, this.key, this.mtime);
-      } catch (err) {
-        this.ctx.log.warn('could not store mtime after upload', {
-          path: escapePeer(this.label),
-          error: escapePeer(toBackendError(err, 'setstat', this.ctx.secrets).message, 400),
-        });
-      }
+    if (this.layout && this.mtime !== undefined && this.mtime !== this.mtimeAtCreate) await this.storeMtime();
+  }
+
+  /**
+   * The mtime came after CreateMultipartUpload (FSETSTAT before CLOSE): store it now. The object
+   * is in place already, so a failure here is logged rather than failing the upload.
+   */
+  private async storeMtime(): Promise<void> {
+    try {
+      await this.ctx.setObjectMtime(this.bucket, this.key, this.mtime!);
+    } catch (err) {
+      this.ctx.log.warn('could not store mtime after upload', {
+        path: escapePeer(this.label),
+        error: escapePeer(toBackendError(err, 'setstat', this.ctx.secrets).message, 400),
+      });
     }
   }
 
@@ -478,20 +822,21 @@ export class S3WriteHandle implements WriteHandle {
     await this.conditional(send);
   }
 
-  private async complete(): Promise<void> {
-    const parts = this.parts.slice().sort((a, b) => a.PartNumber! - b.PartNumber!);
+  private async complete(root: NodeState): Promise<void> {
+    const parts = root.parts.slice().sort((a, b) => a.PartNumber! - b.PartNumber!);
     // Not a stream body: the SDK retries this request itself.
     const send = (ifNoneMatch: boolean) =>
       this.ctx.pool.send(this.bucket, () =>
         new CompleteMultipartUploadCommand({
           Bucket: this.bucket,
           Key: this.key,
-          UploadId: this.uploadId,
+          UploadId: root.uploadId,
           MultipartUpload: { Parts: parts },
           ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
         }),
       );
     await this.conditional(send);
+    root.uploadId = undefined;
   }
 
   /**
@@ -518,9 +863,8 @@ export class S3WriteHandle implements WriteHandle {
   }
 
   private async cleanup(): Promise<void> {
-    if (this.creating) await this.creating.catch(() => {});
     // A live request of the filling part is cut short (S3 keeps nothing of a short body); sealed
-    // parts land first: an abort that overtakes a part upload can leave the part stored.
+    // parts, copies and segments land first: an abort that overtakes a request can leave a part.
     const live = this.fill.live;
     if (live) {
       live.abort.abort();
@@ -528,20 +872,25 @@ export class S3WriteHandle implements WriteHandle {
     }
     for (const p of this.sent) p.live?.abort.abort();
     await this.drain();
+    await Promise.all(this.background);
+    await Promise.all([...this.states.values()].map((st) => st.created));
     this.fill.buf.release();
-    const uploadId = this.uploadId;
-    if (!uploadId) return;
-    this.uploadId = undefined;
-    try {
-      await this.ctx.pool.send(this.bucket, () =>
-        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: uploadId }),
-      );
-    } catch (err) {
-      // Nothing more we can do; a lifecycle rule (AbortIncompleteMultipartUpload) is the backstop.
-      this.ctx.log.warn('could not abort multipart upload', {
-        path: escapePeer(this.label),
-        error: escapePeer(toBackendError(err, 'abort', this.ctx.secrets).message, 400),
-      });
+    for (const st of this.states.values()) {
+      if (st.stored) await this.deleteTemp(st);
+      const uploadId = st.uploadId;
+      if (!uploadId) continue;
+      st.uploadId = undefined;
+      try {
+        await this.ctx.pool.send(this.bucket, () =>
+          new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: st.key, UploadId: uploadId }),
+        );
+      } catch (err) {
+        // Nothing more we can do; a lifecycle rule (AbortIncompleteMultipartUpload) is the backstop.
+        this.ctx.log.warn('could not abort multipart upload', {
+          path: escapePeer(this.label),
+          error: escapePeer(toBackendError(err, 'abort', this.ctx.secrets).message, 400),
+        });
+      }
     }
   }
 }
