@@ -124,12 +124,13 @@ export async function creds(user: UserName | S3Credentials): Promise<S3Credentia
 /** A unique key prefix for one suite in this run, "e2e-<suite>-<random>" (no trailing slash). */
 /**
  * A uvu suite with a gateway of its own: started before the first test, closed after the last,
- * with stray client processes killed and everything under `prefix` in BUCKET removed.
+ * with stray client processes killed and everything under `prefix` in BUCKET removed. `extraArgs`
+ * go to the gateway's command line (startGateway).
  */
-export function gatewaySuite(name: string, prefix: string): Test<{ gw: Gateway }> {
+export function gatewaySuite(name: string, prefix: string, extraArgs: string[] = []): Test<{ gw: Gateway }> {
   const test = suite<{ gw: Gateway }>(name, { gw: undefined as unknown as Gateway });
   test.before(async (ctx) => {
-    ctx.gw = await startGateway();
+    ctx.gw = await startGateway(extraArgs);
   });
   test.after(async (ctx) => {
     killStrayChildren();
