@@ -193,6 +193,13 @@ def op_winscp(sftp, op):
     return {"existed": existed, "stat": attrs(st), "partGone": part_gone}
 
 
+def op_check(sftp, op):
+    """SFTPFile.check: paramiko's "check-file" request on a read handle; the hash as hex."""
+    with sftp.open(op["path"], "rb") as f:
+        h = f.check(op["algorithm"], op.get("offset", 0), op.get("length", 0), op.get("blockSize", 0))
+    return {"hex": h.hex()}
+
+
 OPS = {
     "put": op_put,
     "get": op_get,
@@ -213,6 +220,7 @@ OPS = {
     "openRead": op_open_read,
     "readRanges": op_read_ranges,
     "winscp": op_winscp,
+    "check": op_check,
 }
 
 

@@ -1,3 +1,4 @@
+import zlib from 'node:zlib';
 import {
   BackendError,
   S_IFDIR,
@@ -7,6 +8,7 @@ import {
   type FileAttrs,
   type FsStats,
   type ReadHandle,
+  type StoredChecksum,
   type WriteHandle,
   type WriteOptions,
 } from '../../src/backend.js';
@@ -34,7 +36,8 @@ export type MemoryOp =
   | 'remove'
   | 'rename'
   | 'setstat'
-  | 'statfs';
+  | 'statfs'
+  | 'checksum';
 
 export interface MemoryBackendOptions {
   /** Entries per list() page (default 1000, like ListObjectsV2). */
@@ -46,6 +49,11 @@ export interface MemoryBackendOptions {
    * them empty), as the S3 backend answers with views of the HTTP chunks a read spans.
    */
   readv?: boolean;
+  /**
+   * Offer Backend.checksum: the CRC32 of a file's bytes, as an upload would have stored it, except
+   * for paths in `withoutChecksum` (files stored before checksums, or by another tool).
+   */
+  checksums?: boolean;
 }
 
 interface DirNode {
@@ -78,11 +86,25 @@ export class MemoryBackend implements Backend {
   active = 0;
   maxActive = 0;
   readonly #readv: boolean;
+  /** Files that have no stored checksum (with `checksums`). */
+  readonly withoutChecksum = new Set<string>();
+  checksum?: (path: string) => Promise<StoredChecksum | undefined>;
 
   constructor(opts: MemoryBackendOptions = {}) {
     this.pageSize = opts.pageSize ?? 1000;
     this.before = opts.before;
     this.#readv = opts.readv ?? false;
+    if (opts.checksums) {
+      this.checksum = (path) =>
+        this.#op('checksum', path, () => {
+          const n = this.#need(path);
+          if (n.kind !== 'file') throw new BackendError('EISDIR', `${path}: is a directory`);
+          if (this.withoutChecksum.has(path)) return undefined;
+          const value = Buffer.alloc(4);
+          value.writeUInt32BE(zlib.crc32(n.data) >>> 0, 0);
+          return { algorithm: 'crc32' as const, value };
+        });
+    }
   }
 
   // ------------------------------------------------------------------ test helpers

@@ -232,7 +232,15 @@ Codec('VERSION lists version 3 and the OpenSSH extensions (golden)', () => {
   );
   assert.equal(
     EXTENSIONS.map(([n, d]) => `${n}=${d}`),
-    ['posix-rename@openssh.com=1', 'statvfs@openssh.com=2', 'fstatvfs@openssh.com=2', 'limits@openssh.com=1', 'fsync@openssh.com=1'],
+    [
+      'posix-rename@openssh.com=1',
+      'statvfs@openssh.com=2',
+      'fstatvfs@openssh.com=2',
+      'limits@openssh.com=1',
+      'fsync@openssh.com=1',
+      'check-file-handle=crc32',
+      'check-file-name=crc32',
+    ],
   );
 });
 

@@ -27,7 +27,7 @@ function attrsOf(r: Reply) {
 
 // ----------------------------------------------------------------------- INIT, REALPATH
 
-Server('INIT gets VERSION 3 with the five OpenSSH extensions', async () => {
+Server('INIT gets VERSION 3 with the five OpenSSH extensions and check-file (crc32)', async () => {
   const s = startSession();
   assert.equal(await s.client.init(), {
     version: 3,
@@ -37,6 +37,8 @@ Server('INIT gets VERSION 3 with the five OpenSSH extensions', async () => {
       ['fstatvfs@openssh.com', '2'],
       ['limits@openssh.com', '1'],
       ['fsync@openssh.com', '1'],
+      ['check-file-handle', 'crc32'],
+      ['check-file-name', 'crc32'],
     ],
   });
   await end(s);

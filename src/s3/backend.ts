@@ -36,6 +36,7 @@ import {
 } from '../backend.js';
 import type { Logger } from '../log.js';
 import { escapePeer } from '../log.js';
+import { lookupChecksum } from './checksum.js';
 import { ClientPool } from './clients.js';
 import { copyObject, MAX_COPY, type CopyContext } from './copy.js';
 import { S3ReadHandle, type ReadContext } from './download.js';
@@ -455,6 +456,11 @@ class S3BackendImpl implements S3Backend {
       freeFiles: 2 ** 40,
       nameMax: MAX_KEY_BYTES,
     };
+  }
+
+  /** The whole-file CRC32 stored with a file (SFTP check-file); the logic is in checksum.ts. */
+  checksum(path: string) {
+    return lookupChecksum({ pool: this.pool, find: this.find, secrets: this.secrets }, path);
   }
 
   // ---- helpers -------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import { SshReader } from '../wire/reader.js';
 import { SshWriter } from '../wire/writer.js';
 import { MalformedError } from '../wire/errors.js';
 import { decodeAttrs, encodeAttrs, type Attrs } from './attrs.js';
-import { EXT, FXP, type FxStatus } from './constants.js';
+import { CHECK_FILE_REPLY, EXT, FXP, type FxStatus } from './constants.js';
 
 /**
  * SFTP v3 messages (draft-ietf-secsh-filexfer-02 §4–§8 and OpenSSH PROTOCOL §4): requests
@@ -68,12 +68,34 @@ export type Request =
   | { op: 'limits'; id: number }
   // EXTENDED "fsync@openssh.com": string handle (PROTOCOL §4.6)
   | { op: 'fsync'; id: number; handle: Buffer }
+  // EXTENDED "check-file-handle" (or paramiko's "check-file") / "check-file-name": string handle /
+  // filename, string hash-algorithm-list, uint64 start-offset, uint64 length, uint32 block-size
+  // (draft-ietf-secsh-filexfer-extensions-00 §3)
+  | ({ op: 'check-file-handle'; id: number; handle: Buffer } & CheckFileFields)
+  | ({ op: 'check-file-name'; id: number; path: string } & CheckFileFields)
   // any other EXTENDED: its name; the rest is not ours to parse
   | { op: 'extended'; id: number; name: string }
   // a packet type that is not a request
   | { op: 'unknown'; id: number; type: number };
 
 export type RequestOp = Request['op'];
+
+/** The fields check-file-handle and check-file-name share. */
+export interface CheckFileFields {
+  /** hash-algorithm-list split at commas, in the client's order of preference. */
+  algorithms: string[];
+  startOffset: number;
+  /** 0: to the end of the file. */
+  length: number;
+  /** 0: one hash over the whole range. */
+  blockSize: number;
+}
+
+/**
+ * Bound on hash-algorithm-list: the draft's seven names take 50 bytes; a client offering every
+ * name it knows still fits. Checked before the string is read, so a huge length allocates nothing.
+ */
+export const MAX_HASH_LIST_BYTES = 1024;
 
 /** INIT (§4): uint32 version, then (string name, string data)* extension pairs we ignore. */
 export interface Init {
@@ -221,9 +243,30 @@ function decodeExtended(r: SshReader, id: number): Request {
       r.assertEnd(name);
       return req;
     }
+    case EXT.CHECK_FILE:
+    case EXT.CHECK_FILE_HANDLE: {
+      const h = handle(r);
+      const req: Request = { op: 'check-file-handle', id, handle: h, ...checkFileFields(r) };
+      r.assertEnd(name);
+      return req;
+    }
+    case EXT.CHECK_FILE_NAME: {
+      const p = path(r, 'filename');
+      const req: Request = { op: 'check-file-name', id, path: p, ...checkFileFields(r) };
+      r.assertEnd(name);
+      return req;
+    }
     default:
       return { op: 'extended', id, name };
   }
+}
+
+function checkFileFields(r: SshReader): CheckFileFields {
+  const list = r.utf8(MAX_HASH_LIST_BYTES, 'hash-algorithm-list');
+  const startOffset = r.u64();
+  const length = r.u64();
+  const blockSize = r.u32();
+  return { algorithms: list.split(','), startOffset, length, blockSize };
 }
 
 // ------------------------------------------------------------------------------- replies
@@ -324,6 +367,17 @@ export function encodeStatvfsReply(id: number, s: Statvfs): Buffer {
   const w = begin(FXP.EXTENDED_REPLY, id, 128);
   w.u64(s.bsize).u64(s.frsize).u64(s.blocks).u64(s.bfree).u64(s.bavail);
   w.u64(s.files).u64(s.ffree).u64(s.favail).u64(s.fsid).u64(s.flag).u64(s.namemax);
+  return finish(w);
+}
+
+/**
+ * EXTENDED_REPLY for check-file-handle / check-file-name (extensions-00 §3): uint32 id,
+ * string "check-file", string hash-algorithm-used, then the hashes as raw bytes to the end of the
+ * message (no length prefix: the client knows each hash's size from the algorithm).
+ */
+export function encodeCheckFileReply(id: number, algorithm: string, hashes: Uint8Array): Buffer {
+  const w = begin(FXP.EXTENDED_REPLY, id, 32 + algorithm.length + hashes.length);
+  w.string(CHECK_FILE_REPLY).string(algorithm).raw(hashes);
   return finish(w);
 }
 

@@ -95,7 +95,19 @@ export const EXT = {
   FSTATVFS: 'fstatvfs@openssh.com',
   LIMITS: 'limits@openssh.com',
   FSYNC: 'fsync@openssh.com',
+  /** draft-ietf-secsh-filexfer-extensions-00 §3: a hash of an open file. */
+  CHECK_FILE_HANDLE: 'check-file-handle',
+  /** draft-ietf-secsh-filexfer-extensions-00 §3: a hash of a file by name. */
+  CHECK_FILE_NAME: 'check-file-name',
+  /**
+   * paramiko's SFTPFile.check sends this older name with a handle and the same fields (as did
+   * draft-ietf-secsh-filexfer-05's check-file); we take it as check-file-handle.
+   */
+  CHECK_FILE: 'check-file',
 } as const;
+
+/** The name the check-file reply carries before the algorithm (extensions-00 §3). */
+export const CHECK_FILE_REPLY = 'check-file';
 
 /** What VERSION advertises: name and version string, as OpenSSH's sftp-server sends them. */
 export const EXTENSIONS: readonly (readonly [string, string])[] = [
@@ -104,6 +116,9 @@ export const EXTENSIONS: readonly (readonly [string, string])[] = [
   [EXT.FSTATVFS, '2'],
   [EXT.LIMITS, '1'],
   [EXT.FSYNC, '1'],
+  // The data is the hash algorithms we can answer: only the CRC32 stored with the object.
+  [EXT.CHECK_FILE_HANDLE, 'crc32'],
+  [EXT.CHECK_FILE_NAME, 'crc32'],
 ];
 
 /** statvfs f_flag bits (OpenSSH PROTOCOL §4.4). */

@@ -9,6 +9,7 @@ import {
   type NameEntry,
   type Request,
 } from './codec.js';
+import { checkFile } from './check-file.js';
 import { FX, SSH_FXE_STATVFS } from './constants.js';
 import { SftpStatusError, toFxStatus } from './errors.js';
 import type { SftpEvent } from './events.js';
@@ -111,6 +112,19 @@ export class Operations {
       case 'readdir': {
         const h = this.#handle(req.handle);
         return { keys: ['h' + h.key], run: () => this.#readdir(id, h) };
+      }
+      case 'check-file-handle': {
+        const h = this.#handle(req.handle);
+        if (h.kind === 'write') {
+          throw new SftpStatusError(FX.OP_UNSUPPORTED, `check-file: ${h.path} has a checksum once its upload is closed`);
+        }
+        if (h.kind !== 'read') throw wrongKind(h, 'not a file');
+        const target = { path: h.path, size: h.file.size };
+        return { keys: ['h' + h.key], run: () => checkFile(this.#c.backend, id, target, req) };
+      }
+      case 'check-file-name': {
+        const path = normalisePath(req.path);
+        return { keys: ['p' + path], run: () => checkFile(this.#c.backend, id, { path }, req) };
       }
       case 'fstatvfs': {
         const h = this.#handle(req.handle);
