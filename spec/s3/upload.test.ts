@@ -3,6 +3,7 @@
  * the memory budget, sequential offsets, exclusive create, abort and failed parts leaving nothing.
  */
 import { createHash } from 'node:crypto';
+import zlib from 'node:zlib';
 import { AbortMultipartUploadCommand, S3Client } from '@aws-sdk/client-s3';
 import type { WriteHandle } from '../../src/backend.js';
 import { suite } from 'uvu';
@@ -496,6 +497,54 @@ test('commitPartial keeps a new file and a continued one, never replaces an exis
   assert.is(await h4.commitPartial(), false);
   assert.equal(await keysUnder(BUCKET, `${PREFIX}/partial-`), [`${PREFIX}/partial-new`]);
   assert.equal(await pendingUploads(BUCKET, `${PREFIX}/partial-`), []);
+});
+
+// ---- integrity: the CRC32 stored with every object --------------------------------------------
+
+function crcOf(...pieces: Array<[number, number]>): string {
+  let crc = 0;
+  for (const [size, seed] of pieces) for (const c of pattern(size, seed)) crc = zlib.crc32(c, crc) >>> 0;
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(crc);
+  return b.toString('hex');
+}
+
+test('every upload stores the whole file CRC32: one part, multipart, segments, and resumed heads', async () => {
+  const cases: Array<{ name: string; size: number; opts?: Partial<S3BackendOptions> }> = [
+    { name: 'crc-small', size: 1000 },
+    { name: 'crc-multi', size: 3 * PART + 17 },
+    { name: 'crc-seg', size: 9 * PART + 1, opts: { maxParts: 2 } },
+  ];
+  for (const c of cases) {
+    const b = await backend('least', c.opts ?? {});
+    const h = await b.openWrite(`${DIR}/${c.name}`, { exclusive: false });
+    await writePattern(h, c.size, 111);
+    await h.commit();
+    const got = await b.checksum!(`${DIR}/${c.name}`);
+    assert.ok(got, `${c.name}: a checksum is stored`);
+    assert.is(got!.value.toString('hex'), crcOf([c.size, 111]), c.name);
+  }
+  // Resumed: a small head read back, and a large head copied (its stored CRC combined with the new bytes').
+  for (const [name, oldSize] of [['crc-resume-small', MiB + 3], ['crc-resume-big', 6 * MiB + 5]] as const) {
+    await existingFile(name, oldSize, 112);
+    const b = await backend('least');
+    const h = await b.openWrite(`${DIR}/${name}`, { exclusive: false, mode: 'continue' });
+    await continueWith(h, oldSize, 112, 2 * MiB + 1, 113);
+    await h.commit();
+    const got = await b.checksum!(`${DIR}/${name}`);
+    assert.ok(got, `${name}: a checksum is stored`);
+    assert.is(got!.value.toString('hex'), crcOf([oldSize, 112], [2 * MiB + 1, 113]), name);
+  }
+});
+
+test('with the checksum set to none, nothing is stored', async () => {
+  const b = await backend('least', { uploadChecksum: 'none' });
+  for (const [name, size] of [['nocrc-small', 10], ['nocrc-multi', 2 * PART + 1]] as const) {
+    const h = await b.openWrite(`${DIR}/${name}`, { exclusive: false });
+    await writePattern(h, size, 114);
+    await h.commit();
+    assert.is(await b.checksum!(`${DIR}/${name}`), undefined, name);
+  }
 });
 
 test.run();

@@ -20,6 +20,7 @@
  */
 import {
   DeleteObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type HeadObjectCommandOutput,
@@ -36,7 +37,7 @@ import {
 } from '../backend.js';
 import type { Logger } from '../log.js';
 import { escapePeer } from '../log.js';
-import { lookupChecksum } from './checksum.js';
+import { lookupChecksum, storedChecksum } from './checksum.js';
 import { ClientPool } from './clients.js';
 import { copyObject, MAX_COPY, type CopyContext } from './copy.js';
 import { S3ReadHandle, type ReadContext } from './download.js';
@@ -53,7 +54,7 @@ import { Lookups } from './lookup.js';
 import { resolveOptions, type ResolvedOptions, type S3BackendOptions } from './options.js';
 import { sseForCopy, sseParams, type SseParams } from './sse.js';
 import { Layout } from './layout.js';
-import { S3WriteHandle, type UploadContext } from './upload.js';
+import { S3WriteHandle, storeQuirks, type Existing, type UploadContext } from './upload.js';
 
 /** The Backend plus what the session that owns it needs. */
 export interface S3Backend extends Backend {
@@ -86,6 +87,7 @@ class S3BackendImpl implements S3Backend {
   private readCtx: ReadContext | undefined;
   private copyCtx: CopyContext | undefined;
   private readonly find: Lookups;
+  private readonly endpoint: string;
   /** Uploads neither committed nor aborted yet; close() aborts them. */
   private uploads: Set<WriteHandle> | undefined;
 
@@ -106,6 +108,7 @@ class S3BackendImpl implements S3Backend {
       ...(opts.clientFactory ? { clientFactory: opts.clientFactory } : {}),
     });
     this.find = new Lookups(this.pool, this.secrets);
+    this.endpoint = opts.endpoint ?? '';
   }
 
   private get upload(): UploadContext {
@@ -120,6 +123,8 @@ class S3BackendImpl implements S3Backend {
       maxParts: o.maxParts,
       maxObjectSize: o.maxObjectSize,
       partialUploads: o.partialUploads,
+      checksum: o.uploadChecksum,
+      quirks: storeQuirks(this.endpoint),
       setObjectMtime: (bucket, key, mtime) => this.setObjectMtime(bucket, key, mtime),
       objectExists: (bucket, key) => this.objectExists(bucket, key),
     });
@@ -238,11 +243,13 @@ class S3BackendImpl implements S3Backend {
         if (!isNotFound(err) && !isAccessDenied(err)) throw this.fail(err, 'open', path);
       }
     }
-    let existing: { size: number; etag: string | undefined } | undefined;
+    let existing: Existing | undefined;
     if (mode !== 'replace') {
       try {
-        const head = await this.find.head(bucket, key);
-        existing = { size: head.ContentLength ?? 0, etag: head.ETag };
+        // With its checksum: a resumed upload's CRC32 is the old one combined with the new bytes'.
+        const head = await this.pool.send(bucket, () => new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+        const crc = storedChecksum(head);
+        existing = { size: head.ContentLength ?? 0, etag: head.ETag, ...(crc ? { crc32: crc.value.readUInt32BE(0) } : {}) };
       } catch (err) {
         // Absent, or not readable (then it cannot be continued either): the upload starts at 0.
         if (!isNotFound(err) && !isAccessDenied(err)) throw this.fail(err, 'open', path);

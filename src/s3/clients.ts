@@ -106,6 +106,9 @@ export class ClientPool {
         forcePathStyle: o.forcePathStyle,
         requestChecksumCalculation: o.checksums,
         responseChecksumValidation: o.checksums,
+        // aws-chunked bodies (parts sent with a CRC32 trailer) in chunks of at least 64 KiB: AWS
+        // refuses chunks under 8 KiB but the last, and a client's WRITEs may be smaller.
+        requestStreamBufferSize: 64 * 1024,
         requestHandler: {
           httpAgent: agents.http,
           httpsAgent: agents.https,

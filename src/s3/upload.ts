@@ -50,6 +50,7 @@ import {
 import { BackendError, type WriteHandle, type WriteOptions } from '../backend.js';
 import { escapePeer, type Logger } from '../log.js';
 import type { ClientPool } from './clients.js';
+import { isChecksumRefused, UploadChecksum } from './checksum.js';
 import { isNotImplemented, isPreconditionFailed, isTransient, toBackendError } from './errors.js';
 import { Layout, LayoutError, MAX_COPY_PART, type LayoutNode } from './layout.js';
 import { copySource, MAX_KEY_BYTES } from './paths.js';
@@ -69,6 +70,10 @@ export interface UploadContext {
   maxObjectSize: number;
   /** What commitPartial() does: keep what arrived when that destroys nothing, or discard. */
   partialUploads: 'keep' | 'discard';
+  /** The whole-file checksum stored with each object (checksum.ts). */
+  checksum: 'crc32' | 'none';
+  /** What this store was found to refuse, shared by every upload to it (storeQuirks). */
+  quirks: StoreQuirks;
   /** Sets x-amz-meta-mtime on an existing object (used when the mtime changes after the upload began). */
   setObjectMtime(bucket: string, key: string, mtime: number): Promise<void>;
   /** Whether an object is at `key` (a denied HEAD counts as yes: we cannot tell). */
@@ -83,10 +88,36 @@ export interface UploadTarget {
   exclusive: boolean;
   mtime: number | undefined;
   mode: NonNullable<WriteOptions['mode']>;
-  /** The object a 'continue' or 'append' upload may continue. */
-  existing?: { size: number; etag: string | undefined };
+  /** The object a 'continue' or 'append' upload may continue, with its stored CRC32 if any. */
+  existing?: Existing;
   /** The file's size, when known in advance (SCP). */
   expectedSize?: number;
+}
+
+export interface Existing {
+  size: number;
+  etag: string | undefined;
+  crc32?: number;
+}
+
+/**
+ * What a store refuses, learned from its answers and kept for the process: stores differ
+ * (docs/PROTOCOL.md §8), and a refusal costs a request each time it is rediscovered.
+ */
+export interface StoreQuirks {
+  /** Additional checksums on PutObject / CreateMultipartUpload / UploadPart. */
+  checksumRefused: boolean;
+  /** UploadPartCopy into an upload with a checksum algorithm (MinIO: "checksum missing"). */
+  copyRefused: boolean;
+}
+
+const QUIRKS = new Map<string, StoreQuirks>();
+
+/** The quirks of the store at `endpoint` ('' for AWS). */
+export function storeQuirks(endpoint: string): StoreQuirks {
+  let q = QUIRKS.get(endpoint);
+  if (!q) QUIRKS.set(endpoint, (q = { checksumRefused: false, copyRefused: false }));
+  return q;
 }
 
 type State = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';
@@ -154,6 +185,10 @@ interface NodeState {
   readonly pending: Promise<void>[];
   /** A completed segment whose temporary object still exists. */
   stored: boolean;
+  /** Created with a CRC32 checksum algorithm: every part must carry its CRC32. */
+  checksummed: boolean;
+  /** Bytes in this node (for a segment: the size of its object). */
+  bytes: number;
 }
 
 /** A raw part from its start until S3 has it. */
@@ -166,7 +201,7 @@ interface Part {
     body: LiveBody;
     abort: AbortController;
     /** Resolves with the ETag, or with the error; never rejects. */
-    result: Promise<{ etag: string | undefined } | { error: unknown }>;
+    result: Promise<{ etag: string | undefined; crc: string | undefined } | { error: unknown }>;
   };
   /** Settles once the part is stored or the upload has failed; never rejects. */
   done?: Promise<void>;
@@ -190,7 +225,10 @@ export class S3WriteHandle implements WriteHandle {
   private commitPromise: Promise<void> | undefined;
   private abortPromise: Promise<void> | undefined;
   /** The existing object this upload may still continue, until the first write decides. */
-  private existing: { size: number; etag: string | undefined } | undefined;
+  private existing: Existing | undefined;
+  /** The CRC32 of everything the object will hold; `sumKnown` false when a copied head had none. */
+  private readonly sum: UploadChecksum | undefined;
+  private sumKnown = true;
   /** Bytes of the existing object this upload continues (0 unless resumed). */
   private base = 0;
   private resumed = false;
@@ -216,6 +254,7 @@ export class S3WriteHandle implements WriteHandle {
     this.capacity = Math.min(ctx.maxObjectSize, target.expectedSize ?? Infinity);
     this.maxSlabs = Math.floor(ctx.budget / SLAB_SIZE);
     this.label = `/${target.bucket}/${target.key}`;
+    this.sum = ctx.checksum === 'crc32' ? new UploadChecksum() : undefined;
     this.token = Date.now().toString(36) + Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, '0');
   }
 
@@ -342,7 +381,9 @@ export class S3WriteHandle implements WriteHandle {
           this.usable();
         }
       }
-      pos += this.fill.buf.append(data, pos, this.ctx.partSize - this.fill.buf.length);
+      const n = this.fill.buf.append(data, pos, this.ctx.partSize - this.fill.buf.length);
+      this.sum?.update(data.subarray(pos, pos + n));
+      pos += n;
       this.fill.live?.body.feed();
     }
     this.written += data.length;
@@ -385,7 +426,7 @@ export class S3WriteHandle implements WriteHandle {
   }
 
   /** A head below S3's part minimum goes into the first part, read back from the object. */
-  private async readHead(ex: { size: number; etag: string | undefined }): Promise<void> {
+  private async readHead(ex: Existing): Promise<void> {
     const out = await this.ctx.pool.send(this.bucket, () =>
       new GetObjectCommand({
         Bucket: this.bucket,
@@ -399,13 +440,18 @@ export class S3WriteHandle implements WriteHandle {
       const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       if (got + b.length > ex.size) throw new BackendError('EIO', `${this.label}: the store returned more than asked`);
       for (let pos = 0; pos < b.length; ) pos += this.fill.buf.append(b, pos, b.length - pos);
+      this.sum?.update(b);
       got += b.length;
     }
     if (got !== ex.size) throw new BackendError('EIO', `${this.label}: read ${got} of the existing ${ex.size} bytes`);
   }
 
   /** The existing object becomes the first parts of the final upload, copied by S3 (≤ 5 GiB each). */
-  private copyHead(ex: { size: number; etag: string | undefined }): void {
+  private copyHead(ex: Existing): void {
+    if (this.sum) {
+      if (ex.crc32 !== undefined) this.sum.prepend(ex.crc32, ex.size);
+      else this.sumKnown = false; // the store computes the object's CRC from the parts' instead
+    }
     const count = Math.ceil(ex.size / MAX_COPY_PART);
     const chunk = Math.ceil(ex.size / count);
     try {
@@ -422,20 +468,9 @@ export class S3WriteHandle implements WriteHandle {
         try {
           await root.created;
           if (this.stopped()) return;
-          const out = await this.withRetry(() =>
-            this.ctx.pool.send(this.bucket, () =>
-              new UploadPartCopyCommand({
-                Bucket: this.bucket,
-                Key: this.key,
-                UploadId: root.uploadId,
-                PartNumber: i + 1,
-                CopySource: copySource(this.bucket, this.key),
-                CopySourceRange: `bytes=${first}-${last}`,
-                ...(ex.etag ? { CopySourceIfMatch: ex.etag } : {}),
-              }),
-            ),
-          );
-          root.parts.push({ PartNumber: i + 1, ETag: out.CopyPartResult?.ETag });
+          const part = await this.copyPart(root, i + 1, this.key, { first, last, etag: ex.etag });
+          if (this.stopped()) return;
+          root.parts.push(part);
         } catch (err) {
           this.fail(
             isPreconditionFailed(err)
@@ -488,15 +523,41 @@ export class S3WriteHandle implements WriteHandle {
   private open(node: LayoutNode): NodeState {
     const isRoot = node.parent === undefined;
     const key = isRoot ? this.key : this.tempKey(node.id);
-    const st: NodeState = { node, key, uploadId: undefined, created: Promise.resolve(), parts: [], pending: [], stored: false };
+    const st: NodeState = {
+      node,
+      key,
+      uploadId: undefined,
+      created: Promise.resolve(),
+      parts: [],
+      pending: [],
+      stored: false,
+      checksummed: this.sum !== undefined && !this.ctx.quirks.checksumRefused,
+      bytes: 0,
+    };
     this.states.set(node, st);
     if (isRoot) this.mtimeAtCreate = this.mtime;
     const metadata = isRoot && this.mtime !== undefined ? { Metadata: { mtime: String(this.mtime) } } : {};
     st.created = (async () => {
       try {
-        const out = await this.ctx.pool.send(this.bucket, () =>
-          new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ...this.ctx.sse, ...metadata }),
-        );
+        const create = () =>
+          this.ctx.pool.send(this.bucket, () =>
+            new CreateMultipartUploadCommand({
+              Bucket: this.bucket,
+              Key: key,
+              ...this.ctx.sse,
+              ...metadata,
+              ...(st.checksummed ? UploadChecksum.createParams() : {}),
+            }),
+          );
+        let out;
+        try {
+          out = await create();
+        } catch (err) {
+          if (!st.checksummed || !isChecksumRefused(err)) throw err;
+          this.refuseChecksums('CreateMultipartUpload');
+          st.checksummed = false;
+          out = await create();
+        }
         if (!out.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
         st.uploadId = out.UploadId;
         if (this.ctx.log.debugEnabled) {
@@ -539,25 +600,22 @@ export class S3WriteHandle implements WriteHandle {
         if (this.stopped()) return;
         const parts = st.parts.slice().sort((a, b) => a.PartNumber! - b.PartNumber!);
         await this.ctx.pool.send(this.bucket, () =>
-          new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: st.key, UploadId: st.uploadId, MultipartUpload: { Parts: parts } }),
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: st.key,
+            UploadId: st.uploadId,
+            MultipartUpload: { Parts: parts },
+            ...(st.checksummed ? { ChecksumType: 'FULL_OBJECT' as const } : {}),
+          }),
         );
         st.uploadId = undefined;
         st.stored = true;
         await parent.created;
         if (this.stopped()) return;
-        const out = await this.withRetry(() =>
-          this.ctx.pool.send(this.bucket, () =>
-            new UploadPartCopyCommand({
-              Bucket: this.bucket,
-              Key: parent.key,
-              UploadId: parent.uploadId,
-              PartNumber: node.slot,
-              CopySource: copySource(this.bucket, st.key),
-            }),
-          ),
-        );
+        const part = await this.copyPart(parent, node.slot, st.key, { first: 0, last: st.bytes - 1, etag: undefined });
         if (this.stopped()) return;
-        parent.parts.push({ PartNumber: node.slot, ETag: out.CopyPartResult?.ETag });
+        parent.parts.push(part);
+        parent.bytes += st.bytes;
         await this.deleteTemp(st);
       } catch (err) {
         this.fail(this.partError(err, `segment ${node.id} (part ${node.slot} of its parent)`));
@@ -600,6 +658,75 @@ export class S3WriteHandle implements WriteHandle {
         error: escapePeer(toBackendError(err, 'list', this.ctx.secrets).message, 400),
       });
     }
+  }
+
+  /**
+   * Bytes [first, last] of the object at `srcKey` become part `number` of `into`: an
+   * UploadPartCopy, done by the store. A store that refuses copies into an upload with a checksum
+   * algorithm (MinIO) gets the bytes streamed through instead: a ranged GET piped into an
+   * UploadPart whose CRC32 the SDK computes, so the object still carries a verified checksum.
+   * Memory stays at the stream's buffers; the cost is the traffic, once per such part.
+   */
+  private async copyPart(
+    into: NodeState,
+    number: number,
+    srcKey: string,
+    range: { first: number; last: number; etag: string | undefined },
+  ): Promise<CompletedPart> {
+    const q = this.ctx.quirks;
+    if (!(into.checksummed && q.copyRefused)) {
+      try {
+        const out = await this.withRetry(() =>
+          this.ctx.pool.send(this.bucket, () =>
+            new UploadPartCopyCommand({
+              Bucket: this.bucket,
+              Key: into.key,
+              UploadId: into.uploadId,
+              PartNumber: number,
+              CopySource: copySource(this.bucket, srcKey),
+              CopySourceRange: `bytes=${range.first}-${range.last}`,
+              ...(range.etag ? { CopySourceIfMatch: range.etag } : {}),
+            }),
+          ),
+        );
+        return { PartNumber: number, ETag: out.CopyPartResult?.ETag, ChecksumCRC32: out.CopyPartResult?.ChecksumCRC32 };
+      } catch (err) {
+        if (!into.checksummed || !isChecksumRefused(err)) throw err;
+        if (!q.copyRefused) {
+          q.copyRefused = true;
+          this.ctx.log.info('the store refuses UploadPartCopy into checksummed uploads; such parts are streamed through');
+        }
+      }
+    }
+    const out = await this.withRetry(async () => {
+      const got = await this.ctx.pool.send(this.bucket, () =>
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: srcKey,
+          Range: `bytes=${range.first}-${range.last}`,
+          ...(range.etag ? { IfMatch: range.etag } : {}),
+        }),
+      );
+      return this.ctx.pool.send(this.bucket, () =>
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: into.key,
+          UploadId: into.uploadId,
+          PartNumber: number,
+          ContentLength: range.last - range.first + 1,
+          Body: got.Body as Readable,
+          ...UploadChecksum.partParams(),
+        }),
+      );
+    });
+    return { PartNumber: number, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 };
+  }
+
+  /** The store refused additional checksums: later uploads to it go without (logged once). */
+  private refuseChecksums(where: string): void {
+    if (this.ctx.quirks.checksumRefused) return;
+    this.ctx.quirks.checksumRefused = true;
+    this.ctx.log.warn('the store refuses additional checksums; uploads to it store none', { request: where });
   }
 
   // ---- parts ----------------------------------------------------------------------------------
@@ -655,12 +782,13 @@ export class S3WriteHandle implements WriteHandle {
             PartNumber: number,
             ContentLength: this.ctx.partSize,
             Body: body,
+            ...(state.checksummed ? UploadChecksum.partParams() : {}),
           });
         },
         abort.signal,
       )
       .then(
-        (out) => ({ etag: out.ETag }),
+        (out) => ({ etag: out.ETag, crc: out.ChecksumCRC32 }),
         (error: unknown) => {
           body.destroy();
           return { error };
@@ -674,12 +802,14 @@ export class S3WriteHandle implements WriteHandle {
     const { state, number } = part.place!;
     try {
       let etag: string | undefined;
+      let crc: string | undefined;
       const live = part.live;
       let retry = true;
       if (live && part.buf.length === this.ctx.partSize) {
         const r = await live.result;
         if ('etag' in r) {
           etag = r.etag;
+          crc = r.crc;
           retry = false;
         } else if (this.stopped()) {
           return; // cut short by abort(); nothing to report
@@ -702,14 +832,18 @@ export class S3WriteHandle implements WriteHandle {
               PartNumber: number,
               ContentLength: part.buf.length,
               Body: part.buf.stream(),
+              ...(state.checksummed ? UploadChecksum.partParams() : {}),
             }),
           ),
         );
         etag = out.ETag;
+        crc = out.ChecksumCRC32;
       }
       if (this.stopped()) return;
-      state.parts.push({ PartNumber: number, ETag: etag });
+      state.parts.push({ PartNumber: number, ETag: etag, ...(crc ? { ChecksumCRC32: crc } : {}) });
+      state.bytes += part.buf.length;
     } catch (err) {
+      if (state.checksummed && isChecksumRefused(err)) this.refuseChecksums('UploadPart');
       this.fail(this.partError(err, `part ${number}${state.node.parent ? ` of segment ${state.node.id}` : ''}`));
     }
   }
@@ -804,22 +938,38 @@ export class S3WriteHandle implements WriteHandle {
 
   private async putWhole(): Promise<void> {
     const fill = this.fill.buf;
+    const sum = this.sum;
+    let header = sum !== undefined && !this.ctx.quirks.checksumRefused;
     const send = (ifNoneMatch: boolean) =>
       this.withRetry(() =>
-        this.ctx.pool.send(this.bucket, () =>
-          new PutObjectCommand({
+        this.ctx.pool.send(this.bucket, () => {
+          // The checksum as a header where the store takes it (it checks the body against it),
+          // otherwise as metadata.
+          const metadata = {
+            ...(this.mtime !== undefined ? { mtime: String(this.mtime) } : {}),
+            ...(sum && !header ? sum.metadata() : {}),
+          };
+          return new PutObjectCommand({
             Bucket: this.bucket,
             Key: this.key,
             ContentLength: fill.length,
             // An empty Buffer, not an empty stream: some stores refuse a chunked empty body.
             Body: fill.length === 0 ? Buffer.alloc(0) : fill.stream(),
             ...this.ctx.sse,
-            ...(this.mtime !== undefined ? { Metadata: { mtime: String(this.mtime) } } : {}),
+            ...(Object.keys(metadata).length > 0 ? { Metadata: metadata } : {}),
+            ...(sum && header ? sum.putParams() : {}),
             ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
-          }),
-        ),
+          });
+        }),
       );
-    await this.conditional(send);
+    try {
+      await this.conditional(send);
+    } catch (err) {
+      if (!header || !isChecksumRefused(err)) throw err;
+      this.refuseChecksums('PutObject');
+      header = false;
+      await this.conditional(send);
+    }
   }
 
   private async complete(root: NodeState): Promise<void> {
@@ -832,6 +982,11 @@ export class S3WriteHandle implements WriteHandle {
           Key: this.key,
           UploadId: root.uploadId,
           MultipartUpload: { Parts: parts },
+          ...(root.checksummed
+            ? this.sumKnown && this.sum
+              ? this.sum.completeParams()
+              : { ChecksumType: 'FULL_OBJECT' as const }
+            : {}),
           ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
         }),
       );
