@@ -5,10 +5,11 @@
  * one stored with only the metadata fallback, and refusals for what is not stored.
  */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import zlib from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import * as assert from 'uvu/assert';
-import { BUCKET, MiB, admin, e2ePrefix, gatewaySuite, paramiko } from '../helpers/gateway.js';
+import { BUCKET, MiB, admin, e2ePrefix, gatewaySuite, paramiko, payload } from '../helpers/gateway.js';
 
 const PREFIX = e2ePrefix('check-file');
 const test = gatewaySuite('gateway: check-file answers the stored CRC32', PREFIX);
@@ -52,6 +53,21 @@ test('a stored full-object CRC32 and a metadata CRC32 are answered; md5, ranges 
   assert.match(r[4]!.message ?? '', /start-offset must be 0/);
   assert.match(r[5]!.message ?? '', /block-size must be 0 or at least the length/);
   assert.match(r[6]!.message ?? '', /has no stored checksum/);
+});
+
+test('files uploaded through the gateway carry the CRC32 the test computes (single part and multipart)', async ({ gw }) => {
+  const files = await Promise.all([0, 1000, 5 * MiB + 1, 3 * 5 * MiB + 17].map((n) => payload(n)));
+  const remote = (n: number) => `/${BUCKET}/${PREFIX}/up/${n}.bin`;
+  const run = await paramiko<Run>(gw, 'least', 'ops', {
+    ops: [
+      ...files.map((f) => ({ op: 'put', local: f.path, remote: remote(f.size), expectError: false })),
+      ...files.map((f) => ({ op: 'check', path: remote(f.size), algorithm: 'crc32' })),
+    ],
+  });
+  for (const [i, f] of files.entries()) {
+    const want = crcHex(await readFile(f.path));
+    assert.equal(run.results[files.length + i], { op: 'check', ok: true, value: { hex: want } } as Result, `${f.size} bytes`);
+  }
 });
 
 test.run();
