@@ -54,6 +54,7 @@ import { Lookups } from './lookup.js';
 import { resolveOptions, type ResolvedOptions, type S3BackendOptions } from './options.js';
 import { sseForCopy, sseParams, type SseParams } from './sse.js';
 import { Layout } from './layout.js';
+import { filepartTarget, Parking, type Parked } from './filepart.js';
 import { S3WriteHandle, storeQuirks, type Existing, type UploadContext } from './upload.js';
 
 /** The Backend plus what the session that owns it needs. */
@@ -88,6 +89,8 @@ class S3BackendImpl implements S3Backend {
   private copyCtx: CopyContext | undefined;
   private readonly find: Lookups;
   private readonly endpoint: string;
+  /** Closed `name.filepart` uploads waiting for their rename (filepart.ts). */
+  private parkingLot: Parking | undefined;
   /** Uploads neither committed nor aborted yet; close() aborts them. */
   private uploads: Set<WriteHandle> | undefined;
 
@@ -145,7 +148,17 @@ class S3BackendImpl implements S3Backend {
     });
   }
 
+  private get parking(): Parking {
+    return (this.parkingLot ??= new Parking({ log: this.log, materialize: (p) => this.materialize(p) }));
+  }
+
+  /** Materializes parked uploads before an operation that could see them (all but `path`'s). */
+  private async settle(path?: string): Promise<void> {
+    if (this.parkingLot && this.parkingLot.size > 0) await this.parkingLot.settle(path);
+  }
+
   async close(): Promise<void> {
+    await this.settle();
     if (this.uploads) await Promise.all([...this.uploads].map((h) => h.abort().catch(() => {})));
     this.pool.close();
   }
@@ -165,6 +178,9 @@ class S3BackendImpl implements S3Backend {
   // ---- Backend -------------------------------------------------------------------------------
 
   async stat(path: string): Promise<FileAttrs> {
+    const parked = this.parkingLot?.at(path);
+    if (parked) return parked.attrs;
+    await this.settle(path);
     const p = parsePath(path);
     if (p.kind === 'root') return dirAttrs();
     if (p.kind === 'bucket') {
@@ -178,6 +194,15 @@ class S3BackendImpl implements S3Backend {
   }
 
   list(path: string): AsyncIterable<DirEntry[]> {
+    if (this.parkingLot && this.parkingLot.size > 0) {
+      // A parked upload shows in its directory's listing as what it will be once materialized.
+      const settle = () => this.settle();
+      const self = this;
+      return (async function* () {
+        await settle();
+        yield* self.list(path);
+      })();
+    }
     try {
       return this.listing(path);
     } catch (err) {
@@ -210,6 +235,7 @@ class S3BackendImpl implements S3Backend {
   }
 
   async openRead(path: string): Promise<ReadHandle> {
+    await this.settle();
     const { bucket, key } = this.objectPath(path, 'EISDIR', 'is a directory');
     const found = await this.find.lookup(bucket, key, path);
     if (found.kind === 'dir') throw new BackendError('EISDIR', `${path}: is a directory`);
@@ -218,6 +244,7 @@ class S3BackendImpl implements S3Backend {
   }
 
   async openWrite(path: string, options: WriteOptions): Promise<WriteHandle> {
+    await this.settle();
     const { bucket, key } = this.objectPath(path, 'EISDIR', 'is a directory');
     checkNewKey(key);
     const mode = options.exclusive ? 'replace' : (options.mode ?? 'replace');
@@ -255,14 +282,28 @@ class S3BackendImpl implements S3Backend {
         if (!isNotFound(err) && !isAccessDenied(err)) throw this.fail(err, 'open', path);
       }
     }
+    // WinSCP's `name.filepart`, for a `name` that does not exist yet: uploaded at `name` and
+    // parked at CLOSE, so the RENAME that follows costs no copy (filepart.ts).
+    const finalKey = mode === 'replace' && !options.exclusive ? filepartTarget(key) : undefined;
+    const park =
+      finalKey !== undefined && !(await this.objectExists(bucket, finalKey)) && !(await this.objectExists(bucket, key));
     const h = new S3WriteHandle(ctx, {
       bucket,
-      key,
+      key: park ? finalKey : key,
+      ...(park ? { park: true } : {}),
       exclusive: options.exclusive,
       mtime: options.mtime,
       mode,
       ...(existing ? { existing } : {}),
       ...(size !== undefined ? { expectedSize: size } : {}),
+    });
+    const parkedAs = (): Omit<Parked, 'attrs' | 'timer'> => ({
+      path,
+      finalPath: `/${bucket}/${finalKey}`,
+      bucket,
+      key,
+      finalKey: finalKey!,
+      handle: h,
     });
     const uploads = (this.uploads ??= new Set());
     uploads.add(h);
@@ -275,15 +316,30 @@ class S3BackendImpl implements S3Backend {
       get size() {
         return h.size;
       },
-      commitPartial: () => h.commitPartial().finally(done),
+      commitPartial: async () => {
+        try {
+          const kept = await h.commitPartial();
+          if (kept && park) await this.materialize(parkedAs());
+          return kept;
+        } finally {
+          done();
+        }
+      },
       write: (offset, data) => h.write(offset, data),
       setMtime: (mtime) => h.setMtime(mtime),
-      commit: () => h.commit().finally(done),
+      commit: () =>
+        h
+          .commit()
+          .then(() => {
+            if (park) this.parking.park(parkedAs());
+          })
+          .finally(done),
       abort: () => h.abort().finally(done),
     };
   }
 
   async mkdir(path: string): Promise<void> {
+    await this.settle();
     const p = parsePath(path);
     if (p.kind === 'root') throw new BackendError('EEXIST', '/: exists');
     if (p.kind === 'bucket') {
@@ -316,6 +372,7 @@ class S3BackendImpl implements S3Backend {
   }
 
   async rmdir(path: string): Promise<void> {
+    await this.settle();
     const p = parsePath(path);
     if (p.kind === 'root') throw new BackendError('ENOTSUP', '/: the root cannot be removed');
     if (p.kind === 'bucket') {
@@ -344,6 +401,13 @@ class S3BackendImpl implements S3Backend {
   }
 
   async remove(path: string): Promise<void> {
+    const parked = this.parkingLot?.take(path);
+    if (parked) {
+      // The client discards its `.filepart`: nothing was stored under that name.
+      await parked.handle.abort();
+      return;
+    }
+    await this.settle(path);
     const p = parsePath(path);
     if (p.kind === 'root') throw new BackendError('ENOTSUP', '/: the root cannot be removed');
     if (p.kind === 'bucket') {
@@ -369,6 +433,9 @@ class S3BackendImpl implements S3Backend {
   }
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {
+    const parked = this.parkingLot?.at(from);
+    if (parked && parked.finalPath === to) return this.renameParked(this.parkingLot!.take(from)!, overwrite);
+    await this.settle();
     const src = parsePath(from);
     const dst = parsePath(to);
     if (src.kind === 'root') throw new BackendError('ENOTSUP', '/: the root cannot be renamed');
@@ -430,6 +497,7 @@ class S3BackendImpl implements S3Backend {
   }
 
   async setstat(path: string, attrs: Partial<FileAttrs>): Promise<void> {
+    await this.settle();
     const p = parsePath(path);
     if (p.kind !== 'object') {
       await this.stat(path); // must exist; nothing of a bucket or the root can be set
@@ -466,8 +534,46 @@ class S3BackendImpl implements S3Backend {
   }
 
   /** The whole-file CRC32 stored with a file (SFTP check-file); the logic is in checksum.ts. */
-  checksum(path: string) {
+  async checksum(path: string) {
+    await this.settle();
     return lookupChecksum({ pool: this.pool, find: this.find, secrets: this.secrets }, path);
+  }
+
+  // ---- WinSCP's .filepart (filepart.ts) ----------------------------------------------------------
+
+  /** RENAME name.filepart → name of a parked upload: finish it where it already is. */
+  private async renameParked(p: Parked, overwrite: boolean): Promise<void> {
+    const target = await this.find.lookup(p.bucket, p.finalKey, p.finalPath).catch((err: unknown) => {
+      if (err instanceof BackendError && err.code === 'EACCES') return { kind: 'unknown' as const };
+      throw err;
+    });
+    if (target.kind === 'dir' || (target.kind === 'file' && !overwrite)) {
+      await this.materialize(p);
+      throw target.kind === 'dir'
+        ? new BackendError('EISDIR', `${p.finalPath}: is a directory`)
+        : new BackendError('EEXIST', `${p.finalPath}: file exists`);
+    }
+    // If-None-Match unless the client asked to overwrite what is there.
+    await p.handle.finishParked(p.finalKey, !(overwrite && target.kind === 'file'));
+  }
+
+  /** A parked upload becomes `name.filepart` after all (see filepart.ts). */
+  private async materialize(p: Omit<Parked, 'attrs' | 'timer'>): Promise<void> {
+    if (!p.handle.isMultipart) {
+      await p.handle.finishParked(p.key, true);
+      return;
+    }
+    await p.handle.finishParked(p.finalKey, true);
+    const head = await this.find.head(p.bucket, p.finalKey);
+    await copyObject(this.copy, {
+      srcBucket: p.bucket,
+      srcKey: p.finalKey,
+      head,
+      dstBucket: p.bucket,
+      dstKey: p.key,
+      sse: sseForCopy(head, this.sse),
+    });
+    await this.pool.send(p.bucket, () => new DeleteObjectCommand({ Bucket: p.bucket, Key: p.finalKey }));
   }
 
   // ---- helpers -------------------------------------------------------------------------------

@@ -92,6 +92,11 @@ export interface UploadTarget {
   existing?: Existing;
   /** The file's size, when known in advance (SCP). */
   expectedSize?: number;
+  /**
+   * Commit stops short of the last step (PutObject, CompleteMultipartUpload): the backend
+   * finishes it later with finishParked(), at a key it then knows (filepart.ts).
+   */
+  park?: boolean;
 }
 
 export interface Existing {
@@ -120,7 +125,7 @@ export function storeQuirks(endpoint: string): StoreQuirks {
   return q;
 }
 
-type State = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';
+type State = 'open' | 'committing' | 'parked' | 'committed' | 'aborted' | 'failed';
 
 const RETRIES = 2;
 /** S3's smallest part but the last: a resumed head below it is read back, not copied. */
@@ -242,6 +247,7 @@ export class S3WriteHandle implements WriteHandle {
   private readonly bucket: string;
   private readonly key: string;
   private readonly mode: UploadTarget['mode'];
+  private readonly park: boolean;
 
   constructor(ctx: UploadContext, target: UploadTarget) {
     this.ctx = ctx;
@@ -249,6 +255,7 @@ export class S3WriteHandle implements WriteHandle {
     this.key = target.key;
     this.exclusive = target.exclusive;
     this.mode = target.mode;
+    this.park = target.park === true;
     this.existing = target.mode !== 'replace' && target.existing && target.existing.size > 0 ? target.existing : undefined;
     this.mtime = target.mtime === undefined ? undefined : Math.floor(target.mtime);
     this.capacity = Math.min(ctx.maxObjectSize, target.expectedSize ?? Infinity);
@@ -299,6 +306,40 @@ export class S3WriteHandle implements WriteHandle {
       this.abortPromise = this.cleanup();
     }
     return this.abortPromise;
+  }
+
+  /** True once a parked upload holds more than one part (it can only finish at its own key). */
+  get isMultipart(): boolean {
+    return this.layout !== undefined && this.states.has(this.layout.root);
+  }
+
+  /**
+   * Finishes a parked upload: a single part goes to `key` with one PutObject; a multipart
+   * upload is completed at its own key, which `key` must be. With `ifNoneMatch` it lands only
+   * where no object is. A failure aborts everything and rejects.
+   */
+  async finishParked(key: string, ifNoneMatch: boolean): Promise<void> {
+    if (this.state !== 'parked') throw new BackendError('EINVAL', `upload of ${this.label} is not parked`);
+    this.state = 'committing';
+    this.exclusive = ifNoneMatch;
+    try {
+      const root = this.layout ? this.states.get(this.layout.root) : undefined;
+      if (root) {
+        if (key !== this.key) throw new Error(`a multipart upload of ${this.key} cannot finish at ${key}`);
+        await this.complete(root);
+      } else {
+        await this.putWhole(key);
+      }
+      this.state = 'committed';
+    } catch (err) {
+      const e = toBackendError(err, `upload ${this.label}`, this.ctx.secrets);
+      this.fail(e);
+      await this.abortPromise;
+      throw this.failure ?? e;
+    } finally {
+      this.fill.buf.release();
+    }
+    if (this.isMultipart && this.mtime !== undefined && this.mtime !== this.mtimeAtCreate) await this.storeMtime();
   }
 
   /**
@@ -900,6 +941,10 @@ export class S3WriteHandle implements WriteHandle {
       }
       const root = this.layout ? this.states.get(this.layout.root) : undefined;
       if (!root) {
+        if (this.park) {
+          this.state = 'parked'; // the part stays in its slabs until finishParked()
+          return;
+        }
         await this.putWhole();
       } else {
         await this.seal(true); // the last part, never empty (see the module comment)
@@ -907,6 +952,10 @@ export class S3WriteHandle implements WriteHandle {
         await this.drain();
         await Promise.all(root.pending);
         if (this.failure) throw this.failure;
+        if (this.park) {
+          this.state = 'parked';
+          return;
+        }
         await this.complete(root);
       }
       this.state = 'committed';
@@ -916,7 +965,7 @@ export class S3WriteHandle implements WriteHandle {
       await this.abortPromise;
       throw this.failure ?? e;
     } finally {
-      this.fill.buf.release();
+      if (this.state !== 'parked') this.fill.buf.release();
     }
     if (this.layout && this.mtime !== undefined && this.mtime !== this.mtimeAtCreate) await this.storeMtime();
   }
@@ -936,7 +985,7 @@ export class S3WriteHandle implements WriteHandle {
     }
   }
 
-  private async putWhole(): Promise<void> {
+  private async putWhole(key: string = this.key): Promise<void> {
     const fill = this.fill.buf;
     const sum = this.sum;
     let header = sum !== undefined && !this.ctx.quirks.checksumRefused;
@@ -951,7 +1000,7 @@ export class S3WriteHandle implements WriteHandle {
           };
           return new PutObjectCommand({
             Bucket: this.bucket,
-            Key: this.key,
+            Key: key,
             ContentLength: fill.length,
             // An empty Buffer, not an empty stream: some stores refuse a chunked empty body.
             Body: fill.length === 0 ? Buffer.alloc(0) : fill.stream(),
