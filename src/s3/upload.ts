@@ -391,7 +391,8 @@ export class S3WriteHandle implements WriteHandle {
   private async doWrite(offset: number, data: Buffer): Promise<void> {
     this.usable();
     if (this.state !== 'open') throw new BackendError('EINVAL', `upload of ${this.label} is already closed`);
-    if (this.existing && data.length > 0) await this.decide(offset);
+    // The first write decides; an empty one at 0 counts (scp truncating with FSETSTAT SIZE 0).
+    if (this.existing && (data.length > 0 || (offset === 0 && this.mode === 'continue'))) await this.decide(offset);
     if (this.mode === 'append') offset = this.size;
     if (offset !== this.size) {
       throw new BackendError(
