@@ -245,10 +245,11 @@ export class MemoryBackend implements Backend {
           if (mode === 'append') offset = size;
           if (!decided) {
             if (offset !== size && offset !== 0) {
+              // The S3 backend's words (src/s3/upload.ts), so the tests see what clients see.
               throw new BackendError(
                 'EINVAL',
-                `cannot write at offset ${offset}: ${path} has ${size} bytes, so an upload that does not truncate ` +
-                  `must start at ${size} (to continue it) or at 0 (to replace it)`,
+                `${path}: a write to an existing file must start at 0 (to replace it) or at its end, ` +
+                  `offset ${size} (to continue it); got offset ${offset}`,
               );
             }
             if (offset === 0) head = Buffer.alloc(0);
@@ -256,7 +257,7 @@ export class MemoryBackend implements Backend {
           } else if (offset !== size) {
             throw new BackendError(
               'EINVAL',
-              `writes must be sequential; this server streams uploads (offset ${offset}, expected ${size})`,
+              `writes must be sequential: got offset ${offset}, expected ${size} (S3 objects cannot be written out of order)`,
             );
           }
           // A copy, as the S3 backend copies into its part buffer: the request buffer is not ours.

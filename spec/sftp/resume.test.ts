@@ -126,10 +126,10 @@ Resume('continue: a first WRITE at another offset fails clearly; CLOSE then fail
   isStatus(
     await s.client.write(h, 3, Buffer.from('zz')),
     S.FAILURE,
-    'cannot write at offset 3: /x has 6 bytes, so an upload that does not truncate must start at 6 (to continue it) or at 0 (to replace it)',
+    '/x: a write to an existing file must start at 0 (to replace it) or at its end, offset 6 (to continue it); got offset 3',
   );
-  isStatus(await s.client.write(h, 6, Buffer.from('g')), S.FAILURE, /an earlier write on this handle failed \(cannot write at offset 3/);
-  isStatus(await s.client.close(h), S.FAILURE, /upload not stored because a write failed: cannot write at offset 3/);
+  isStatus(await s.client.write(h, 6, Buffer.from('g')), S.FAILURE, /an earlier write on this handle failed \(\/x: a write to an existing file/);
+  isStatus(await s.client.close(h), S.FAILURE, /upload not stored because a write failed: \/x: a write to an existing file.*got offset 3$/);
   assert.is(text(s, '/x'), 'abcdef');
   assert.is((await s.backend.stat('/x')).mtime, 1_400_000_000);
   assert.is(s.backend.aborted, 1);
@@ -142,7 +142,7 @@ Resume('continue: after the first WRITE, later ones must follow on', async () =>
   s.backend.putFile('/y', 'abc');
   const h = await s.client.handle(s.client.open('/y', F.WRITE));
   isStatus(await s.client.write(h, 3, Buffer.from('d')), S.OK);
-  isStatus(await s.client.write(h, 0, Buffer.from('e')), S.FAILURE, /writes must be sequential.*offset 0, expected 4/);
+  isStatus(await s.client.write(h, 0, Buffer.from('e')), S.FAILURE, /writes must be sequential: got offset 0, expected 4/);
   isStatus(await s.client.close(h), S.FAILURE);
   assert.is(text(s, '/y'), 'abc');
   await end(s);
@@ -173,6 +173,16 @@ Resume('continue: FSETSTAT SIZE 0 with nothing written empties the file (scp ≥
   await end(s);
 });
 
+Resume('append: FSETSTAT SIZE 0 is refused, the file is not emptied', async () => {
+  const s = await openSession();
+  s.backend.putFile('/ap0', 'abc');
+  const h = await s.client.handle(s.client.open('/ap0', F.WRITE | F.APPEND));
+  isStatus(await s.client.fsetstat(h, { size: 0 }), S.OP_UNSUPPORTED, /size 0, the upload holds 3 bytes/);
+  isStatus(await s.client.close(h), S.OK);
+  assert.is(text(s, '/ap0'), 'abc');
+  await end(s);
+});
+
 Resume('continue: FSETSTAT SIZE other than the upload size is refused and names both', async () => {
   const s = await openSession();
   s.backend.putFile('/z', 'abcdef');
@@ -191,7 +201,7 @@ Resume('TRUNC and EXCL replace whatever is there, at offset 0 only', async () =>
   s.backend.putFile('/t', 'abcdef');
   const h = await s.client.handle(s.client.open('/t', F.WRITE | F.CREAT | F.TRUNC));
   assert.is(sizeOf(await s.client.fstat(h)), 0);
-  isStatus(await s.client.write(h, 6, Buffer.from('g')), S.FAILURE, /writes must be sequential.*offset 6, expected 0/);
+  isStatus(await s.client.write(h, 6, Buffer.from('g')), S.FAILURE, /writes must be sequential: got offset 6, expected 0/);
   isStatus(await s.client.close(h), S.FAILURE);
   assert.is(text(s, '/t'), 'abcdef');
   await end(s);

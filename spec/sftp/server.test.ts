@@ -131,7 +131,7 @@ Server('a WRITE at an unexpected offset fails, and CLOSE then stores nothing', a
   isStatus(
     await s.client.write(h, 200, Buffer.alloc(10)),
     S.FAILURE,
-    'writes must be sequential; this server streams uploads (offset 200, expected 100)',
+    'writes must be sequential: got offset 200, expected 100 (S3 objects cannot be written out of order)',
   );
   isStatus(await s.client.write(h, 100, Buffer.alloc(10)), S.FAILURE, /earlier write on this handle failed/);
   isStatus(await s.client.close(h), S.FAILURE, /upload not stored because a write failed: writes must be sequential/);

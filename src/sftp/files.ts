@@ -6,7 +6,7 @@ import { encodeAttrsReply, encodeDataHeader, encodeHandle, encodeStatus } from '
 import { FX, FX_TEXT, FXF } from './constants.js';
 import { SftpStatusError, toFxStatus } from './errors.js';
 import type { SftpEvent } from './events.js';
-import type { Handle, HandleTable, ReadFileHandle, WriteFileHandle } from './handles.js';
+import type { Handle, HandleTable, ReadFileHandle, WriteFileHandle, WriteMode } from './handles.js';
 
 /**
  * File handles: OPEN, READ, WRITE, FSTAT, FSETSTAT and CLOSE, and the end of a session's open
@@ -44,7 +44,7 @@ export const isDir = (a: FileAttrs): boolean => (a.mode & S_IFMT) === S_IFDIR;
  * it (scp ≥ 9.1 opens every upload so). A file that does not exist is new in every mode; the
  * backend sees that when it opens the upload, so no STAT is spent here.
  */
-export function writeMode(pflags: number): 'replace' | 'continue' | 'append' {
+export function writeMode(pflags: number): WriteMode {
   if ((pflags & (FXF.TRUNC | FXF.EXCL)) !== 0) return 'replace';
   return (pflags & FXF.APPEND) !== 0 ? 'append' : 'continue';
 }
@@ -107,12 +107,13 @@ export class Files {
         return encodeHandle(id, handles.add({ kind: 'read', path, file, openedAt, bytes: 0 }).handle);
       }
       await this.#checkWriteTarget(path, pflags);
+      const mode = writeMode(pflags);
       const file = await backend.openWrite(path, {
         exclusive: (pflags & FXF.EXCL) !== 0,
-        mode: writeMode(pflags),
+        mode,
         ...(attrs.mtime !== undefined ? { mtime: attrs.mtime } : {}),
       });
-      const h = handles.add({ kind: 'write', path, file, openedAt, failed: null, mtime: attrs.mtime ?? null });
+      const h = handles.add({ kind: 'write', path, file, openedAt, failed: null, mtime: attrs.mtime ?? null, mode });
       return encodeHandle(id, h.handle);
     } catch (err) {
       handles.release();
@@ -331,7 +332,7 @@ export class Files {
    * truncation or extension S3 cannot do in place, and is refused rather than ignored.
    */
   async #truncate(h: WriteFileHandle, size: number): Promise<void> {
-    if (size === 0 && h.file.size > 0 && h.file.bytesWritten === 0 && h.failed === null) {
+    if (size === 0 && h.mode === 'continue' && h.file.size > 0 && h.file.bytesWritten === 0 && h.failed === null) {
       try {
         await h.file.write(0, Buffer.alloc(0));
       } catch (err) {
