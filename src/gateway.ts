@@ -48,14 +48,27 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
         partialUploads: config.partialUploads,
         log: slog,
       });
+      // SFTP and SCP sessions still finishing. The store is closed only after them: a session
+      // that ends with the connection decides what becomes of its open uploads (kept for resume,
+      // or aborted), and the backend's close, which aborts whatever is still open, must not race it.
+      const running = new Set<Promise<unknown>>();
+      const track = (p: Promise<unknown>): void => {
+        running.add(p);
+        const forget = (): void => void running.delete(p);
+        p.then(forget, forget);
+      };
       return {
         close() {
-          backend.close().catch((err: Error) => slog.warn('closing the S3 session failed', { err: err.message }));
+          void Promise.allSettled([...running])
+            .then(() => backend.close())
+            .catch((err: Error) => slog.warn('closing the S3 session failed', { err: err.message }));
         },
         subsystem(name) {
           if (name !== 'sftp') return undefined;
           return (channel) => {
-            serveSftp(channel, backend, { log: slog }).then(
+            const served = serveSftp(channel, backend, { log: slog });
+            track(served);
+            served.then(
               () => channel.exit(0),
               (err: Error) => {
                 slog.warn('sftp session failed', { err: err.message });
@@ -77,7 +90,9 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
             };
           }
           return (channel) => {
-            serveScp(channel, backend, cmd, { log: slog }).then(
+            const served = serveScp(channel, backend, cmd, { log: slog });
+            track(served);
+            served.then(
               (status) => {
                 if (status !== 0) slog.info('scp ended with an error', { mode: cmd.mode, status });
                 channel.exit(status);

@@ -4,7 +4,8 @@
 Input: one JSON object in argv[1]:
   port, user, secret        where and who (user = access key ID, secret = secret access key)
   scenario                  "ops" (the only one): run `ops` in order on one SFTP session
-  ops                       a list of {"op": NAME, ...}; see OPS below
+  ops                       a list of {"op": NAME, ...}; see OPS below ("winscpCut" ends the
+                            session's connection, so it must be the last op)
 Output: one JSON line on stdout, {"ok": true, "result": {"client": ..., "results": [...]}} or
 {"ok": false, "error": ..., "trace": ...}. Each op's result is {"ok": true, "value": ...} or, when
 the server answered with an error, {"ok": false, "errno": N or null, "message": TEXT, "type": NAME}:
@@ -159,22 +160,11 @@ def op_read_ranges(sftp, op):
     return out
 
 
-def op_winscp(sftp, op):
-    """WinSCP's default upload ("transfer to temporary file name"): name.filepart opened
-    WRITE|CREAT|TRUNC, written and closed; the target removed if it exists; the .filepart renamed
-    to the name with plain RENAME (draft-02, fails on an existing target); then SETSTAT of the
-    mtime (WinSCP's "preserve timestamp", on by default)."""
-    remote = op["remote"]
+def winscp_finish(sftp, remote, mtime):
+    """The end of WinSCP's upload once name.filepart is closed: the target removed if it exists,
+    the .filepart renamed to the name with plain RENAME (draft-02, fails on an existing target),
+    then SETSTAT of the mtime (WinSCP's "preserve timestamp", on by default)."""
     part = remote + ".filepart"
-    with open(op["local"], "rb") as src:
-        f = sftp.open(part, "wb")  # paramiko: WRITE | CREAT | TRUNC
-        f.set_pipelined(True)
-        while True:
-            d = src.read(CHUNK)
-            if not d:
-                break
-            f.write(d)
-        f.close()
     existed = True
     try:
         sftp.stat(remote)
@@ -183,7 +173,7 @@ def op_winscp(sftp, op):
     if existed:
         sftp.remove(remote)
     sftp.rename(part, remote)
-    sftp.utime(remote, (op["mtime"], op["mtime"]))
+    sftp.utime(remote, (mtime, mtime))
     st = sftp.stat(remote)
     part_gone = False
     try:
@@ -198,6 +188,125 @@ def op_check(sftp, op):
     with sftp.open(op["path"], "rb") as f:
         h = f.check(op["algorithm"], op.get("offset", 0), op.get("length", 0), op.get("blockSize", 0))
     return {"hex": h.hex()}
+
+
+def op_winscp(sftp, op):
+    """WinSCP's default upload ("transfer to temporary file name"): name.filepart opened
+    WRITE|CREAT|TRUNC, written and closed, then winscp_finish."""
+    remote = op["remote"]
+    with open(op["local"], "rb") as src:
+        f = sftp.open(remote + ".filepart", "wb")  # paramiko: WRITE | CREAT | TRUNC
+        f.set_pipelined(True)
+        copy(src, f, None)
+        f.close()
+    return winscp_finish(sftp, remote, op["mtime"])
+
+
+# pflags by name (draft-02 §6.3), for OPENs paramiko's modes cannot express: WinSCP's resume
+# opens WRITE|CREAT with neither TRUNC nor APPEND, and "r+" would add READ.
+PFLAGS = {
+    "READ": paramiko.sftp.SFTP_FLAG_READ,
+    "WRITE": paramiko.sftp.SFTP_FLAG_WRITE,
+    "APPEND": paramiko.sftp.SFTP_FLAG_APPEND,
+    "CREAT": paramiko.sftp.SFTP_FLAG_CREATE,
+    "TRUNC": paramiko.sftp.SFTP_FLAG_TRUNC,
+    "EXCL": paramiko.sftp.SFTP_FLAG_EXCL,
+}
+
+# Files left open on purpose (an upload cut off before CLOSE): referenced until the process ends,
+# so that nothing closes them in between.
+LEFT_OPEN = []
+
+
+def open_raw(sftp, path, flags):
+    """OPEN with exactly `flags` (names from PFLAGS); a paramiko file for writing on the handle."""
+    pflags = 0
+    for name in flags:
+        pflags |= PFLAGS[name]
+    t, msg = sftp._request(paramiko.sftp.CMD_OPEN, sftp._adjust_cwd(path), pflags, paramiko.SFTPAttributes())
+    if t != paramiko.sftp.CMD_HANDLE:
+        raise paramiko.SFTPError("expected a handle")
+    return paramiko.SFTPFile(sftp, msg.get_binary(), "w")
+
+
+def copy(src, f, length):
+    """Writes from `src` to the remote file `f` in CHUNK pieces: `length` bytes, or to the end."""
+    left = length
+    while left is None or left > 0:
+        d = src.read(CHUNK if left is None else min(CHUNK, left))
+        if not d:
+            break
+        f.write(d)
+        if left is not None:
+            left -= len(d)
+
+
+def close_checked(sftp, f):
+    """CLOSE that raises when the server refuses it: paramiko's own close() ignores a failed
+    CLOSE, and a resumed upload that was not stored must not look like success. Pipelined WRITEs
+    are not checked by paramiko either; a failed one makes our server fail the CLOSE."""
+    if f.pipelined:
+        sftp._finish_responses(f)
+    f._closed = True
+    sftp._request(paramiko.sftp.CMD_CLOSE, f.handle)
+
+
+def message_of(e):
+    if getattr(e, "errno", None) is not None and e.strerror is not None:
+        return e.strerror
+    return str(e.args[0]) if e.args else str(e)
+
+
+def op_winscp_cut(sftp, op):
+    """The first half of a WinSCP upload that is cut off: name.filepart opened WRITE|CREAT|TRUNC,
+    the first `bytes` bytes written, then the connection closed without CLOSE (no SFTP CLOSE, no
+    channel close, no SSH DISCONNECT: the TCP connection just ends). FSTAT before the cut is
+    answered only after every earlier WRITE on the handle, and reports the size they made. No op
+    can follow on this session."""
+    f = open_raw(sftp, op["remote"] + ".filepart", ["WRITE", "CREAT", "TRUNC"])
+    f.set_pipelined(True)
+    with open(op["local"], "rb") as src:
+        copy(src, f, op["bytes"])
+    size = f.stat().st_size
+    LEFT_OPEN.append(f)
+    sftp.get_channel().get_transport().close()
+    return {"sizeBeforeCut": size}
+
+
+def op_winscp_resume(sftp, op):
+    """WinSCP resuming after a cut: STAT name.filepart for its size, reopen it WRITE|CREAT (no
+    TRUNC), write the rest of the local file from that size, CLOSE, then winscp_finish."""
+    remote = op["remote"]
+    part = remote + ".filepart"
+    size = sftp.stat(part).st_size
+    f = open_raw(sftp, part, ["WRITE", "CREAT"])
+    f.set_pipelined(True)
+    with open(op["local"], "rb") as src:
+        src.seek(size)
+        f.seek(size)
+        copy(src, f, None)
+    close_checked(sftp, f)
+    return dict(winscp_finish(sftp, remote, op["mtime"]), resumedFrom=size)
+
+
+def op_open_write_at(sftp, op):
+    """OPEN with `flags`, FSTAT, then `length` bytes of `local` from `from` written at `offset`
+    one WRITE at a time (each answered before the next), then CLOSE. A failed WRITE or CLOSE is
+    reported, not raised, so both messages can be checked."""
+    f = open_raw(sftp, op["path"], op["flags"])
+    out = {"sizeAtOpen": f.stat().st_size, "writeError": None, "closeError": None}
+    try:
+        with open(op["local"], "rb") as src:
+            src.seek(op.get("from", 0))
+            f.seek(op["offset"])
+            copy(src, f, op["length"])
+    except IOError as e:
+        out["writeError"] = message_of(e)
+    try:
+        close_checked(sftp, f)
+    except IOError as e:
+        out["closeError"] = message_of(e)
+    return out
 
 
 OPS = {
@@ -221,6 +330,9 @@ OPS = {
     "readRanges": op_read_ranges,
     "winscp": op_winscp,
     "check": op_check,
+    "winscpCut": op_winscp_cut,
+    "winscpResume": op_winscp_resume,
+    "openWriteAt": op_open_write_at,
 }
 
 
@@ -231,10 +343,8 @@ def run_op(sftp, op):
         if op.get("expectError") is False:
             raise
         # paramiko: IOError(errno, text) for NO_SUCH_FILE / PERMISSION_DENIED, IOError(text) else.
-        if getattr(e, "errno", None) is not None and e.strerror is not None:
-            errno_, message = e.errno, e.strerror
-        else:
-            errno_, message = None, str(e.args[0]) if e.args else str(e)
+        errno_ = e.errno if getattr(e, "errno", None) is not None and e.strerror is not None else None
+        message = message_of(e)
         return {"op": op["op"], "ok": False, "errno": errno_, "message": message, "type": type(e).__name__}
 
 
@@ -249,7 +359,8 @@ def main():
         sftp = paramiko.SFTPClient.from_transport(t)
         sftp.get_channel().settimeout(TIMEOUT)
         results = [run_op(sftp, op) for op in spec.get("ops", [])]
-        sftp.close()
+        if t.is_active():
+            sftp.close()
         client = {"version": paramiko.__version__, "remoteVersion": t.remote_version}
     finally:
         t.close()

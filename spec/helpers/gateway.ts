@@ -14,7 +14,7 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { suite, type Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -208,6 +208,7 @@ export async function sha256File(file: string): Promise<string> {
 
 export interface Stored {
   size: number;
+  etag: string | undefined;
   sse: string | undefined;
   metadata: Record<string, string>;
 }
@@ -216,7 +217,7 @@ export interface Stored {
 export async function headOrNull(bucket: string, key: string): Promise<Stored | null> {
   try {
     const h = await (await admin()).send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return { size: h.ContentLength ?? -1, sse: h.ServerSideEncryption, metadata: h.Metadata ?? {} };
+    return { size: h.ContentLength ?? -1, etag: h.ETag, sse: h.ServerSideEncryption, metadata: h.Metadata ?? {} };
   } catch (err) {
     const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
     if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return null;
@@ -231,6 +232,18 @@ export async function assertStored(bucket: string, key: string, size: number): P
   assert.is(h.size, size, `${bucket}/${key}: size in S3`);
   assert.is(h.sse, 'AES256', `${bucket}/${key}: ServerSideEncryption`);
   return h;
+}
+
+/** sha256 and size of an object as the admin downloads it, streamed (large objects never sit in memory). */
+export async function sha256Object(bucket: string, key: string): Promise<{ sha256: string; size: number }> {
+  const r = await (await admin()).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of r.Body as AsyncIterable<Uint8Array>) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { sha256: hash.digest('hex'), size };
 }
 
 export async function assertAbsent(bucket: string, key: string): Promise<void> {
@@ -368,24 +381,73 @@ export function childPids(pid: number): number[] {
 }
 
 /**
+ * What BUCKET/key must be once the gateway is done with a killed client's upload: 'no object'
+ * (aborted, the file was new) or 'object' (what arrived was kept, or an old object is still there).
+ */
+export type AfterKill = 'no object' | 'object';
+
+/**
  * Kills `run` (an upload of `key` to BUCKET) once its multipart upload exists: with `killSsh`
  * its ssh child too, so the connection drops; otherwise only the client, so ssh ends the channel.
- * Then the gateway must have aborted the upload: no object, no pending multipart upload, and the
- * connection gone.
+ * Then the gateway must have ended the upload: no pending multipart upload, the connection gone,
+ * and, by default, no object (a new file aborted). With `outcome` 'object' there must be one: what
+ * arrived, kept for resume (--partial-uploads keep), or the object that was there before. Resolves
+ * with the object (null when there is none).
  */
-export async function killMidUpload(gw: Gateway, key: string, run: StartedClient, killSsh: boolean): Promise<void> {
-  const connectionsBefore = gw.openConnections;
+export async function killMidUpload(
+  gw: Gateway,
+  key: string,
+  run: StartedClient,
+  killSsh: boolean,
+  outcome: AfterKill = 'no object',
+): Promise<Stored | null> {
+  // The multipart upload exists once the first part is full and the next byte arrived.
+  await waitOrShow(gw, run, `a multipart upload of ${key} to start`, async () =>
+    (await pendingUploads(BUCKET, key)).some((u) => u.key === key),
+  );
+  return killAndCheck(gw, key, run, killSsh, outcome);
+}
+
+/**
+ * Kills `run` (an upload to BUCKET/`key`) once the gateway has received a WRITE at offset `bytes`
+ * or later (its debug log shows each request), for a cut before the first part is full; then
+ * checks the outcome as killMidUpload does. `mark` is gw.logMark() taken before the client started.
+ */
+export async function killAfterWrite(
+  gw: Gateway,
+  key: string,
+  run: StartedClient,
+  mark: number,
+  bytes: number,
+  outcome: AfterKill,
+): Promise<Stored | null> {
+  await waitOrShow(gw, run, `a WRITE at offset ${bytes} or later`, async () =>
+    gw.logsSince(mark).some((l) => {
+      if (!l.includes('"sftp: request"') || !l.includes('"op":"write"')) return false;
+      const r = JSON.parse(l) as { offset?: number };
+      return (r.offset ?? -1) >= bytes;
+    }),
+  );
+  return killAndCheck(gw, key, run, true, outcome);
+}
+
+async function waitOrShow(gw: Gateway, run: StartedClient, what: string, cond: () => Promise<boolean>): Promise<void> {
   try {
-    // The multipart upload exists once the first part is full and the next byte arrived.
-    await eventually(
-      `a multipart upload of ${key} to start`,
-      async () => (await pendingUploads(BUCKET, key)).some((u) => u.key === key),
-      30_000,
-    );
+    await eventually(what, cond, 30_000);
   } catch (err) {
     const r = await Promise.race([run.done, new Promise<null>((res) => setTimeout(() => res(null), 100))]);
     throw new Error(`${(err as Error).message}\n${r ? show(r) : 'the client is still running'}\n${logTail(gw)}`);
   }
+}
+
+async function killAndCheck(
+  gw: Gateway,
+  key: string,
+  run: StartedClient,
+  killSsh: boolean,
+  outcome: AfterKill,
+): Promise<Stored | null> {
+  const connectionsBefore = gw.openConnections;
   const clientPid = run.pid();
   assert.ok(clientPid, 'the client is running');
   const ssh = childPids(clientPid);
@@ -394,18 +456,22 @@ export async function killMidUpload(gw: Gateway, key: string, run: StartedClient
   process.kill(clientPid, 'SIGKILL');
   const r = await run.done;
   assert.is(r.signal, 'SIGKILL', 'the client was killed, it did not finish');
+  const pending = async () => (await pendingUploads(BUCKET, key)).filter((u) => u.key === key);
   await eventually(
-    'the gateway to abort the upload and drop the connection',
+    `the gateway to end the upload (${outcome === 'object' ? 'an object left' : 'no object'}) and drop the connection`,
     async () =>
       gw.openConnections <= connectionsBefore &&
-      !(await pendingUploads(BUCKET, key)).some((u) => u.key === key) &&
-      (await headOrNull(BUCKET, key)) === null,
+      (await pending()).length === 0 &&
+      ((await headOrNull(BUCKET, key)) !== null) === (outcome === 'object'),
     30_000,
   ).catch((err: Error) => {
     throw new Error(`${err.message}\n--- gateway log\n${logTail(gw, 40)}`);
   });
-  assert.is(await headOrNull(BUCKET, key), null, 'no object');
-  assert.equal((await pendingUploads(BUCKET, key)).filter((u) => u.key === key), [], 'no pending multipart upload');
+  assert.equal(await pending(), [], 'no pending multipart upload');
+  const stored = await headOrNull(BUCKET, key);
+  if (outcome === 'no object') assert.is(stored, null, 'no object');
+  else assert.ok(stored, 'an object is there');
+  return stored;
 }
 
 /**

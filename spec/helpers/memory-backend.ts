@@ -15,9 +15,13 @@ import {
 
 /**
  * A Backend held in memory: a tree of directories and files with S3's rules where the protocols
- * can see them. Uploads are sequential (a write at any offset but bytesWritten is EINVAL, as a
+ * can see them. Uploads are sequential (a write at any offset but `size` is EINVAL, as a
  * multipart upload will be), appear only at commit, and vanish on abort; renaming a directory is
- * ENOTSUP. Used by the SFTP unit tests and by scripts/sftp-stdio.ts (OpenSSH `sftp -D`).
+ * ENOTSUP. The write modes are the interface's (src/backend.ts WriteOptions.mode): 'continue'
+ * resumes at the file's size or replaces it from 0, 'append' puts every write at the end; and
+ * commitPartial keeps what arrived under the same rule as the S3 backend (the setting is 'keep',
+ * something arrived, and the file was new or this upload continues it). Used by the SFTP unit
+ * tests and by scripts/sftp-stdio.ts (OpenSSH `sftp -D`).
  *
  * It insists on normalised absolute paths, so a test fails loudly if a protocol hands it
  * anything else. `before` lets a test delay or fail any operation; `calls` records them.
@@ -30,6 +34,7 @@ export type MemoryOp =
   | 'openWrite'
   | 'write'
   | 'commit'
+  | 'commitPartial'
   | 'abort'
   | 'mkdir'
   | 'rmdir'
@@ -54,6 +59,8 @@ export interface MemoryBackendOptions {
    * for paths in `withoutChecksum` (files stored before checksums, or by another tool).
    */
   checksums?: boolean;
+  /** What commitPartial does when it may keep an upload (the gateway's --partial-uploads; default keep). */
+  partialUploads?: 'keep' | 'discard';
 }
 
 interface DirNode {
@@ -82,6 +89,9 @@ export class MemoryBackend implements Backend {
   readonly pending = new Set<WriteHandle>();
   committed = 0;
   aborted = 0;
+  /** Uploads left open that commitPartial stored. */
+  kept = 0;
+  partialUploads: 'keep' | 'discard';
   /** Operations running right now, and the most that ever ran at once. */
   active = 0;
   maxActive = 0;
@@ -105,6 +115,7 @@ export class MemoryBackend implements Backend {
           return { algorithm: 'crc32' as const, value };
         });
     }
+    this.partialUploads = opts.partialUploads ?? 'keep';
   }
 
   // ------------------------------------------------------------------ test helpers
@@ -196,27 +207,58 @@ export class MemoryBackend implements Backend {
   }
 
   async openWrite(path: string, options: WriteOptions): Promise<WriteHandle> {
-    await this.#op('openWrite', path, () => this.#checkWritable(path, options.exclusive));
+    const mode = options.mode ?? 'replace';
+    const existing = await this.#op('openWrite', path, () => {
+      this.#checkWritable(path, options.exclusive);
+      const n = this.#lookup(path);
+      return n?.kind === 'file' ? n.data : null;
+    });
+    // The bytes this upload continues: the file as it was at OPEN (S3: the version copied).
+    let head = mode === 'replace' || existing === null ? Buffer.alloc(0) : existing;
+    /** For 'continue': the first write decides between resuming (at the size) and replacing (at 0). */
+    let decided = mode !== 'continue';
     const chunks: Buffer[] = [];
     let bytesWritten = 0;
     let mtime = options.mtime;
     let state: 'open' | 'committed' | 'aborted' = 'open';
+    const store = (): void => {
+      const { parent, name } = this.#parentOf(path, false);
+      if (mode === 'continue' && !decided && existing !== null) {
+        // Nothing written: the file stays as it was (its mtime too, unless one was set).
+        const n = parent.children.get(name);
+        if (n?.kind === 'file' && mtime !== undefined) n.mtime = mtime;
+        return;
+      }
+      parent.children.set(name, { kind: 'file', data: Buffer.concat([head, ...chunks]), mtime: mtime ?? now() });
+    };
     const handle: WriteHandle = {
       get bytesWritten() {
         return bytesWritten;
       },
       get size() {
-        return bytesWritten;
-      },
-      commitPartial: async () => {
-        await handle.abort();
-        return false;
+        return head.length + bytesWritten;
       },
       write: (offset, data) =>
         this.#op('write', path, () => {
           if (state !== 'open') throw new BackendError('EINVAL', `write after the upload was ${state}`);
-          if (offset !== bytesWritten) {
-            throw new BackendError('EINVAL', `writes must be sequential (offset ${offset}, expected ${bytesWritten})`);
+          const size = head.length + bytesWritten;
+          if (mode === 'append') offset = size;
+          if (!decided) {
+            if (offset !== size && offset !== 0) {
+              // The S3 backend's words (src/s3/upload.ts), so the tests see what clients see.
+              throw new BackendError(
+                'EINVAL',
+                `${path}: a write to an existing file must start at 0 (to replace it) or at its end, ` +
+                  `offset ${size} (to continue it); got offset ${offset}`,
+              );
+            }
+            if (offset === 0) head = Buffer.alloc(0);
+            decided = true;
+          } else if (offset !== size) {
+            throw new BackendError(
+              'EINVAL',
+              `writes must be sequential: got offset ${offset}, expected ${size} (S3 objects cannot be written out of order)`,
+            );
           }
           // A copy, as the S3 backend copies into its part buffer: the request buffer is not ours.
           chunks.push(Buffer.from(data));
@@ -229,12 +271,29 @@ export class MemoryBackend implements Backend {
         this.#op('commit', path, () => {
           if (state !== 'open') throw new BackendError('EINVAL', `commit after the upload was ${state}`);
           this.#checkWritable(path, options.exclusive);
-          const { parent, name } = this.#parentOf(path, false);
-          parent.children.set(name, { kind: 'file', data: Buffer.concat(chunks), mtime: mtime ?? now() });
+          store();
           state = 'committed';
           this.pending.delete(handle);
           this.committed++;
         }),
+      commitPartial: async () => {
+        if (state !== 'open') return false;
+        // Keeping destroys nothing when the file was new (or empty) or this upload continues it.
+        const destroys = existing !== null && existing.length > 0 && head !== existing;
+        const keep = this.partialUploads === 'keep' && bytesWritten > 0 && !destroys;
+        if (!keep) {
+          await handle.abort();
+          return false;
+        }
+        await this.#op('commitPartial', path, () => {
+          this.#checkWritable(path, false);
+          store();
+        });
+        state = 'committed';
+        this.pending.delete(handle);
+        this.kept++;
+        return true;
+      },
       abort: async () => {
         this.calls.push(`abort ${path}`);
         if (state !== 'open') return;

@@ -178,14 +178,41 @@ OpenSSH('put -p and -f: times are kept, fsync answers', async () => {
   assert.is(Math.floor(fs.statSync(`${local}.back`).mtimeMs / 1000), 1_500_000_000);
 });
 
-OpenSSH('reput of a partial upload is refused with the server reason; legacy rename refuses an existing target', async () => {
+OpenSSH('reput and put -a continue a partial upload; reget and get -a a partial download', async () => {
   const local = path.join(dir, 'resume.bin');
-  fs.writeFileSync(local, randomBytes(5000));
+  fs.writeFileSync(local, randomBytes(300_001));
   const part = path.join(dir, 'part.bin');
-  fs.writeFileSync(part, fs.readFileSync(local).subarray(0, 1000));
-  const r = await batch('refusals', [`put ${part} /r`, `-reput ${local} /r`, `put ${part} /other`, '-rename -l /r /other', 'ls /']);
+  fs.writeFileSync(part, fs.readFileSync(local).subarray(0, 100_000));
+  const down = path.join(dir, 'resume-down.bin');
+  fs.writeFileSync(down, fs.readFileSync(local).subarray(0, 12_345));
+  const down2 = path.join(dir, 'resume-down2.bin');
+  fs.writeFileSync(down2, fs.readFileSync(local).subarray(0, 1));
+  const r = await batch('resume', [
+    `put ${part} /r`,
+    `reput ${local} /r`,
+    `put ${part} /a`,
+    `put -a ${local} /a`,
+    // The same size again: sftp itself refuses ("destination file bigger or same size").
+    `-reput ${local} /r`,
+    `get /r ${local}.r`,
+    `get /a ${local}.a`,
+    `put ${local} /whole`,
+    `reget /whole ${down}`,
+    `get -a /whole ${down2}`,
+  ]);
   assertOk(r, 'batch');
-  assert.match(r.stderr, /dest open "\/r": Operation unsupported/);
+  const want = sha256File(local);
+  assert.is(sha256File(`${local}.r`), want, 'reput');
+  assert.is(sha256File(`${local}.a`), want, 'put -a');
+  assert.is(sha256File(down), want, 'reget');
+  assert.is(sha256File(down2), want, 'get -a');
+});
+
+OpenSSH('legacy rename refuses an existing target', async () => {
+  const part = path.join(dir, 'small.bin');
+  fs.writeFileSync(part, randomBytes(1000));
+  const r = await batch('refusals', [`put ${part} /r`, `put ${part} /other`, '-rename -l /r /other', 'ls /']);
+  assertOk(r, 'batch');
   assert.match(r.stderr, /remote rename "\/r" to "\/other": Failure/);
   assert.match(r.stdout, /\/other\s+\/r/);
 });

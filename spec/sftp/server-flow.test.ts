@@ -152,8 +152,8 @@ Flow('a client that stops reading replies stops the server dispatching more work
 
 // ----------------------------------------------------------------------- the end
 
-Flow('the client ending its side aborts uploads never closed; nothing partial is left', async () => {
-  const s = await openSession();
+Flow('with partial uploads discarded, the client ending its side aborts uploads never closed', async () => {
+  const s = await openSession({ memory: { partialUploads: 'discard' } });
   const h = await s.client.handle(s.client.open('/partial', F.WRITE | F.CREAT | F.TRUNC));
   assert.ok(okStatus(await s.client.write(h, 0, Buffer.alloc(1000))));
   await end(s);
@@ -161,12 +161,30 @@ Flow('the client ending its side aborts uploads never closed; nothing partial is
   assert.is(s.backend.pending.size, 0);
   assert.is(s.backend.aborted, 1);
   const up = s.events.find((e) => e.type === 'upload');
-  assert.ok(up && up.type === 'upload' && !up.ok && up.bytes === 1000 && /nothing was stored/.test(up.error ?? ''));
+  assert.ok(up && up.type === 'upload' && !up.ok && up.bytes === 1000, JSON.stringify(up));
+  assert.is(up.error, 'the session ended before the file was closed; discarded, nothing was stored');
 });
 
-Flow('a connection that drops mid-upload aborts it, even with writes and CLOSE still queued', async () => {
+Flow('the client ending its side keeps a new upload never closed, for resume, and says so', async () => {
+  const s = await openSession();
+  const data = randomBytes(1000);
+  const h = await s.client.handle(s.client.open('/partial', F.WRITE | F.CREAT | F.TRUNC));
+  assert.ok(okStatus(await s.client.write(h, 0, data)));
+  await end(s);
+  assert.ok(s.backend.file('/partial')?.equals(data), 'what arrived is stored');
+  assert.is(s.backend.pending.size, 0);
+  assert.is(s.backend.kept, 1);
+  assert.is(s.backend.committed, 0, 'not a commit: the client never closed the file');
+  const up = s.events.find((e) => e.type === 'upload');
+  assert.ok(up && up.type === 'upload' && !up.ok && up.bytes === 1000, JSON.stringify(up));
+  assert.is(up.error, 'the session ended before the file was closed; 1000 bytes kept for resume');
+});
+
+Flow('a connection that drops mid-upload never runs the queued CLOSE: with discard nothing is left', async () => {
   const g = gate();
-  const s = await openSession({ memory: { before: (op) => (op === 'write' ? g.promise : undefined) } });
+  const s = await openSession({
+    memory: { partialUploads: 'discard', before: (op) => (op === 'write' ? g.promise : undefined) },
+  });
   const h = await s.client.handle(s.client.open('/dropped', F.WRITE | F.CREAT | F.TRUNC));
   for (let i = 0; i < 5; i++) void s.client.write(h, i * 10, Buffer.alloc(10));
   void s.client.close(h);
@@ -178,6 +196,25 @@ Flow('a connection that drops mid-upload aborts it, even with writes and CLOSE s
   assert.is(s.backend.committed, 0);
   assert.is(s.backend.pending.size, 0);
   assert.is(s.backend.aborted, 1);
+});
+
+Flow('a connection that drops mid-upload keeps only the WRITEs that ran, not the queued ones', async () => {
+  const g = gate();
+  const s = await openSession({ memory: { before: (op) => (op === 'write' ? g.promise : undefined) } });
+  const h = await s.client.handle(s.client.open('/dropped', F.WRITE | F.CREAT | F.TRUNC));
+  for (let i = 0; i < 5; i++) void s.client.write(h, i * 10, Buffer.alloc(10, i + 1));
+  void s.client.close(h);
+  await settle();
+  s.client.stream.destroy();
+  g.open();
+  await s.served;
+  // The first WRITE was running when the connection dropped; the rest and the CLOSE were dropped.
+  assert.equal(s.backend.file('/dropped'), Buffer.alloc(10, 1));
+  assert.is(s.backend.committed, 0);
+  assert.is(s.backend.kept, 1);
+  assert.is(s.backend.pending.size, 0);
+  const up = s.events.find((e) => e.type === 'upload');
+  assert.is(up?.error, 'the connection closed before the file was closed; 10 bytes kept for resume');
 });
 
 Flow('read and directory handles left open are closed at the end', async () => {

@@ -110,7 +110,7 @@ Server('the object appears only at CLOSE, and CLOSE is answered after the commit
   await end(s);
 });
 
-Server('FSTAT on a write handle reports the bytes written so far', async () => {
+Server('FSTAT on a write handle reports the size of the upload so far', async () => {
   const s = await openSession();
   const h = await s.client.handle(s.client.open('/f', F.WRITE | F.CREAT, { mtime: 1_600_000_000 }));
   await s.client.write(h, 0, Buffer.alloc(10));
@@ -131,7 +131,7 @@ Server('a WRITE at an unexpected offset fails, and CLOSE then stores nothing', a
   isStatus(
     await s.client.write(h, 200, Buffer.alloc(10)),
     S.FAILURE,
-    'writes must be sequential; this server streams uploads (offset 200, expected 100)',
+    'writes must be sequential: got offset 200, expected 100 (S3 objects cannot be written out of order)',
   );
   isStatus(await s.client.write(h, 100, Buffer.alloc(10)), S.FAILURE, /earlier write on this handle failed/);
   isStatus(await s.client.close(h), S.FAILURE, /upload not stored because a write failed: writes must be sequential/);
@@ -207,26 +207,12 @@ Server('READ|WRITE together is OP_UNSUPPORTED with a clear message', async () =>
   await end(s);
 });
 
-Server('APPEND: refused on a non-empty file, allowed on a missing or empty one', async () => {
-  const s = await openSession();
-  s.backend.putFile('/full', 'abc');
-  s.backend.putFile('/empty', '');
-  isStatus(await s.client.open('/full', F.WRITE | F.APPEND), S.OP_UNSUPPORTED, 'append/resume is not supported yet');
-  isStatus(await s.client.open('/full', F.WRITE | F.CREAT | F.APPEND), S.OP_UNSUPPORTED, 'append/resume is not supported yet');
-  isStatus(await s.client.upload('/empty', Buffer.from('1'), 32, F.WRITE | F.APPEND), S.OK);
-  isStatus(await s.client.upload('/fresh', Buffer.from('2'), 32, F.WRITE | F.CREAT | F.APPEND), S.OK);
-  isStatus(await s.client.open('/missing', F.WRITE | F.APPEND), S.NO_SUCH_FILE);
-  assert.is(s.backend.file('/empty')!.toString(), '1');
-  assert.is(s.backend.file('/fresh')!.toString(), '2');
-  await end(s);
-});
-
-Server('FSETSTAT on an upload: SIZE = bytes written is a no-op, another SIZE is refused, mtime is kept', async () => {
+Server('FSETSTAT on an upload: SIZE = its size is a no-op, another SIZE is refused, mtime is kept', async () => {
   const s = await openSession();
   const h = await s.client.handle(s.client.open('/scp', F.WRITE | F.CREAT));
   await s.client.write(h, 0, Buffer.alloc(42));
   isStatus(await s.client.fsetstat(h, { size: 42 }), S.OK);
-  isStatus(await s.client.fsetstat(h, { size: 10 }), S.OP_UNSUPPORTED, /size 10, 42 bytes written/);
+  isStatus(await s.client.fsetstat(h, { size: 10 }), S.OP_UNSUPPORTED, /size 10, the upload holds 42 bytes/);
   isStatus(await s.client.fsetstat(h, { permissions: 0o600, uid: 5, gid: 6, mtime: 1_500_000_000 }), S.OK);
   isStatus(await s.client.close(h), S.OK, undefined);
   const a = attrsOf(await s.client.stat('/scp'));

@@ -6,12 +6,13 @@ import { encodeAttrsReply, encodeDataHeader, encodeHandle, encodeStatus } from '
 import { FX, FX_TEXT, FXF } from './constants.js';
 import { SftpStatusError, toFxStatus } from './errors.js';
 import type { SftpEvent } from './events.js';
-import type { Handle, HandleTable, ReadFileHandle, WriteFileHandle } from './handles.js';
+import type { Handle, HandleTable, ReadFileHandle, WriteFileHandle, WriteMode } from './handles.js';
 
 /**
  * File handles: OPEN, READ, WRITE, FSTAT, FSETSTAT and CLOSE, and the end of a session's open
- * files. An upload is a backend WriteHandle that streams: writes must come in order, nothing is
- * visible until CLOSE commits, and anything not committed is aborted.
+ * files. An upload is a backend WriteHandle that streams: writes must come in order (the backend
+ * says which offset it takes), nothing is visible until CLOSE commits, and an upload the client
+ * abandons is kept for resume or aborted, as the backend decides (WriteHandle.commitPartial).
  */
 
 /** A DATA reply: its header and the payload as the backend returned it, in pieces (never copied). */
@@ -34,6 +35,19 @@ export interface OperationsConfig {
 export const ok = (id: number, message: string = FX_TEXT[FX.OK]): Buffer => encodeStatus(id, FX.OK, message);
 export const eof = (id: number): Buffer => encodeStatus(id, FX.EOF, FX_TEXT[FX.EOF]);
 export const isDir = (a: FileAttrs): boolean => (a.mode & S_IFMT) === S_IFDIR;
+
+/**
+ * What an OPEN for writing does to an existing file (WriteOptions.mode). TRUNC or EXCL start a
+ * new file. APPEND writes every WRITE at the end, whatever its offset (OpenSSH's server opens
+ * O_APPEND, and `reput` relies on it). WRITE[|CREAT] alone leaves the file as it is until the
+ * first WRITE: at the file's size it continues it (WinSCP resuming a .filepart), at 0 it replaces
+ * it (scp ≥ 9.1 opens every upload so). A file that does not exist is new in every mode; the
+ * backend sees that when it opens the upload, so no STAT is spent here.
+ */
+export function writeMode(pflags: number): WriteMode {
+  if ((pflags & (FXF.TRUNC | FXF.EXCL)) !== 0) return 'replace';
+  return (pflags & FXF.APPEND) !== 0 ? 'append' : 'continue';
+}
 
 export function tooManyHandles(handles: HandleTable): SftpStatusError {
   return new SftpStatusError(FX.FAILURE, `too many open handles (the limit is ${handles.max})`);
@@ -93,11 +107,13 @@ export class Files {
         return encodeHandle(id, handles.add({ kind: 'read', path, file, openedAt, bytes: 0 }).handle);
       }
       await this.#checkWriteTarget(path, pflags);
+      const mode = writeMode(pflags);
       const file = await backend.openWrite(path, {
         exclusive: (pflags & FXF.EXCL) !== 0,
+        mode,
         ...(attrs.mtime !== undefined ? { mtime: attrs.mtime } : {}),
       });
-      const h = handles.add({ kind: 'write', path, file, openedAt, failed: null, mtime: attrs.mtime ?? null });
+      const h = handles.add({ kind: 'write', path, file, openedAt, failed: null, mtime: attrs.mtime ?? null, mode });
       return encodeHandle(id, h.handle);
     } catch (err) {
       handles.release();
@@ -108,27 +124,19 @@ export class Files {
   }
 
   /**
-   * The cases where WRITE needs to know what is there (one STAT; the common WRITE|CREAT[|TRUNC]
-   * needs none): without CREAT the file must exist, and APPEND can only start an empty file,
-   * since an S3 object cannot be extended in place.
+   * OPEN for writing without CREAT needs the file to exist (one STAT; the usual WRITE|CREAT
+   * needs none, since the backend learns what is there when it opens the upload).
    */
   async #checkWriteTarget(path: string, pflags: number): Promise<void> {
-    const creat = (pflags & FXF.CREAT) !== 0;
-    const append = (pflags & FXF.APPEND) !== 0 && (pflags & FXF.TRUNC) === 0;
-    if (creat && !append) return;
-    let st: FileAttrs | null;
+    if ((pflags & FXF.CREAT) !== 0) return;
+    let st: FileAttrs;
     try {
       st = await this.#c.backend.stat(path);
     } catch (err) {
-      if (!(err instanceof BackendError && err.code === 'ENOENT')) throw err;
-      st = null;
-    }
-    if (st === null) {
-      if (!creat) throw new SftpStatusError(FX.NO_SUCH_FILE, `no such file: ${path}`);
-      return;
+      if (err instanceof BackendError && err.code === 'ENOENT') throw new SftpStatusError(FX.NO_SUCH_FILE, `no such file: ${path}`);
+      throw err;
     }
     if (isDir(st)) throw new SftpStatusError(FX.FAILURE, `${path} is a directory`);
-    if (append && st.size > 0) throw new SftpStatusError(FX.OP_UNSUPPORTED, 'append/resume is not supported yet');
   }
 
   async close(id: number, h: Handle): Promise<Reply> {
@@ -181,8 +189,10 @@ export class Files {
   }
 
   /**
-   * The end of the session: uploads never CLOSEd are aborted (nothing partial is left), reads
-   * and listings are closed. Never throws.
+   * The end of the session: an upload never CLOSEd keeps what arrived when the backend allows it
+   * (so the client can resume it: `reput`, WinSCP's .filepart) and is aborted otherwise; one
+   * whose WRITE failed is aborted, since it has a hole. Reads and listings are closed. `reason`
+   * says how the session ended; the audit event adds what became of the upload. Never throws.
    */
   async closeAll(reason: string): Promise<void> {
     const { handles, log } = this.#c;
@@ -190,7 +200,7 @@ export class Files {
       handles.all().map(async (h) => {
         handles.delete(h);
         try {
-          if (h.kind === 'write') await this.#abort(h, reason);
+          if (h.kind === 'write') await this.#leave(h, reason);
           else if (h.kind === 'read') {
             this.#emitTransfer(h, false, reason);
             await h.file.close();
@@ -202,6 +212,24 @@ export class Files {
         }
       }),
     );
+  }
+
+  /** An upload left open at the session's end: kept for resume or discarded; never throws. */
+  async #leave(h: WriteFileHandle, reason: string): Promise<void> {
+    if (h.failed !== null) {
+      await this.#abort(h, `${reason}; an earlier write failed (${h.failed.message}), nothing was stored`);
+      return;
+    }
+    let kept = false;
+    try {
+      kept = await h.file.commitPartial();
+    } catch (err) {
+      this.#c.log.warn('sftp: keeping a partial upload failed', { error: err instanceof Error ? err.message : String(err) });
+      await this.#abort(h, `${reason}; keeping what arrived failed, nothing was stored`);
+      return;
+    }
+    const what = kept ? `${h.file.size} bytes kept for resume` : 'discarded, nothing was stored';
+    this.#emitTransfer(h, false, `${reason}; ${what}`);
   }
 
   // ------------------------------------------------------------------------ data
@@ -234,21 +262,17 @@ export class Files {
   }
 
   /**
-   * WRITE: strictly sequential, since the upload streams to S3 as it arrives. The first failed
-   * WRITE (out of order, or refused by the store) marks the upload failed: later WRITEs fail too
-   * and CLOSE aborts it, so a client that ignores an error cannot commit a file with a hole.
+   * WRITE: strictly sequential, since the upload streams to S3 as it arrives; the backend checks
+   * the offset (WriteOptions.mode says which it takes) and refuses any other with a message that
+   * says why. The first failed WRITE (out of order, or refused by the store) marks the upload
+   * failed: later WRITEs fail too and CLOSE aborts it, so a client that ignores an error cannot
+   * commit a file with a hole.
    */
   async write(id: number, h: Handle, offset: number, data: Buffer): Promise<Reply> {
     if (h.kind !== 'write') throw wrongKind(h, 'not open for writing');
     if (h.failed !== null) {
       const message = `an earlier write on this handle failed (${h.failed.message}); the upload cannot complete`;
       throw new SftpStatusError(h.failed.status, message);
-    }
-    const expected = h.file.bytesWritten;
-    if (offset !== expected) {
-      const message = `writes must be sequential; this server streams uploads (offset ${offset}, expected ${expected})`;
-      h.failed = { status: FX.FAILURE, message };
-      throw new SftpStatusError(FX.FAILURE, message);
     }
     if (data.length > 0) {
       try {
@@ -266,9 +290,10 @@ export class Files {
   async fstat(id: number, h: Handle): Promise<Reply> {
     const backend = this.#c.backend;
     if (h.kind === 'write') {
-      // The object does not exist until CLOSE: report the upload as it stands.
+      // The new object does not exist until CLOSE: report the upload as it stands (bytes it
+      // continues included: WinSCP and `reput` resume from the size they see).
       const t = h.mtime ?? Math.floor(Date.now() / 1000);
-      return encodeAttrsReply(id, { size: h.file.bytesWritten, permissions: S_IFREG | 0o644, atime: t, mtime: t });
+      return encodeAttrsReply(id, { size: h.file.size, permissions: S_IFREG | 0o644, atime: t, mtime: t });
     }
     if (h.kind === 'read') {
       // The size is the one of the version being read (paramiko's prefetch sizes its reads by it).
@@ -289,20 +314,39 @@ export class Files {
       await setstatPath(this.#c.backend, h.path, attrs);
       return ok(id);
     }
-    const written = h.file.bytesWritten;
-    // scp (OpenSSH ≥ 9.1, SFTP mode) always sends SIZE = bytes written after an upload.
-    if (attrs.size !== undefined && attrs.size !== written) {
-      throw new SftpStatusError(
-        FX.OP_UNSUPPORTED,
-        `changing the size of an upload is not supported (size ${attrs.size}, ${written} bytes written)`,
-      );
-    }
+    if (attrs.size !== undefined) await this.#truncate(h, attrs.size);
     if (attrs.mtime !== undefined) {
       h.file.setMtime(attrs.mtime);
       h.mtime = attrs.mtime;
     }
     // Permissions, owner and atime: accepted without effect (S3 has none of them).
     return ok(id);
+  }
+
+  /**
+   * FSETSTAT SIZE on an upload. scp (OpenSSH ≥ 9.1, SFTP mode) opens WRITE|CREAT without TRUNC,
+   * writes from 0 and then always sends SIZE = bytes written: that is the size the upload already
+   * has, so it is a no-op. For an empty file sent over a non-empty one nothing was written, and the
+   * handle still stands at the old size: an empty write at 0 starts the file again (a 'continue'
+   * upload whose first write is at 0 replaces the file), so SIZE 0 holds. Any other size would be a
+   * truncation or extension S3 cannot do in place, and is refused rather than ignored.
+   */
+  async #truncate(h: WriteFileHandle, size: number): Promise<void> {
+    if (size === 0 && h.mode === 'continue' && h.file.size > 0 && h.file.bytesWritten === 0 && h.failed === null) {
+      try {
+        await h.file.write(0, Buffer.alloc(0));
+      } catch (err) {
+        h.failed = toFxStatus(err);
+        throw err;
+      }
+    }
+    const current = h.file.size;
+    if (size !== current) {
+      throw new SftpStatusError(
+        FX.OP_UNSUPPORTED,
+        `changing the size of an upload is not supported (size ${size}, the upload holds ${current} bytes)`,
+      );
+    }
   }
 
   /**

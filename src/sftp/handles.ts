@@ -1,4 +1,4 @@
-import type { DirEntry, ReadHandle, WriteHandle } from '../backend.js';
+import type { DirEntry, ReadHandle, WriteHandle, WriteOptions } from '../backend.js';
 import type { FxStatus } from './constants.js';
 
 /**
@@ -9,6 +9,8 @@ import type { FxStatus } from './constants.js';
  * while their opens are still in flight.
  */
 export const HANDLE_BYTES = 4;
+
+export type WriteMode = NonNullable<WriteOptions['mode']>;
 
 interface HandleBase {
   /** Map key: the wire bytes as a latin1 string. */
@@ -42,6 +44,8 @@ export interface WriteFileHandle extends HandleBase {
   failed: { status: FxStatus; message: string } | null;
   /** Modification time for FSTAT while the upload is open (FSETSTAT or OPEN attrs), seconds. */
   mtime: number | null;
+  /** What the OPEN flags asked for (WriteOptions.mode). */
+  readonly mode: WriteMode;
 }
 
 export interface DirHandle extends HandleBase {

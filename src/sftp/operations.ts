@@ -59,7 +59,7 @@ export class Operations {
     this.#files = new Files(config);
   }
 
-  /** Aborts uploads never closed and closes everything else (the end of the session). */
+  /** Keeps or aborts uploads never closed and closes everything else (the end of the session). */
   closeAll(reason: string): Promise<void> {
     return this.#files.closeAll(reason);
   }

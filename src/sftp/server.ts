@@ -55,8 +55,8 @@ export const MIN_MAX_PACKET = 34000;
 
 /**
  * Serves SFTP version 3 on `stream` (a session channel, or stdin/stdout for `sftp -D`) until the
- * client ends it. Resolves once every handle is closed: uploads never CLOSEd are aborted, so
- * nothing partial is left. Never rejects; problems are logged.
+ * client ends it. Resolves once every handle is closed: an upload never CLOSEd is kept for resume
+ * or aborted, as the backend decides (WriteHandle.commitPartial). Never rejects; problems are logged.
  */
 export function serveSftp(stream: Duplex, backend: Backend, opts: SftpServerOptions): Promise<void> {
   return new SftpSession(stream, backend, opts).done;
@@ -334,9 +334,10 @@ class SftpSession {
     const drained = this.#readEnded && this.#backlogHead >= this.#backlog.length;
     if (!this.#gone && !drained) return;
     this.#finishing = true;
+    // Files.closeAll adds what became of each upload (kept for resume, or nothing stored).
     const reason = this.#gone
-      ? 'the connection closed before the file was closed; nothing was stored'
-      : 'the session ended before the file was closed; nothing was stored';
+      ? 'the connection closed before the file was closed'
+      : 'the session ended before the file was closed';
     void this.#ops.closeAll(reason).then(() => this.#end());
   }
 
