@@ -106,9 +106,10 @@ export class ClientPool {
         forcePathStyle: o.forcePathStyle,
         requestChecksumCalculation: o.checksums,
         responseChecksumValidation: o.checksums,
-        // aws-chunked bodies (parts sent with a CRC32 trailer) in chunks of at least 64 KiB: AWS
-        // refuses chunks under 8 KiB but the last, and a client's WRITEs may be smaller.
-        requestStreamBufferSize: 64 * 1024,
+        // No SDK buffering of stream bodies: it reads a fast source (a GET body) without
+        // backpressure. Our bodies come in chunks of at least 64 KiB (upload.ts MIN_CHUNK), which
+        // is what S3's aws-chunked minimum of 8 KiB needs.
+        requestStreamBufferSize: false,
         requestHandler: {
           httpAgent: agents.http,
           httpsAgent: agents.https,

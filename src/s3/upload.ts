@@ -34,7 +34,7 @@
  * and the next write() or commit() rejects with EIO naming the part. abort() cancels live
  * requests, waits for requests in flight and removes whatever was started.
  */
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -132,6 +132,8 @@ const RETRIES = 2;
 const MIN_PART = 5 * 1024 * 1024;
 /** The mark in a temporary segment's key: `<key>.s3gw-tmp-<token>-<n>`. */
 export const TEMP_MARK = '.s3gw-tmp-';
+/** The smallest chunk of a streamed part body but the last (S3's aws-chunked minimum is 8 KiB). */
+const MIN_CHUNK = 64 * 1024;
 /** Temporaries older than this are left over from a crash (a live one lives seconds). */
 const STALE_MS = 60 * 60 * 1000;
 
@@ -139,9 +141,13 @@ const STALE_MS = 60 * 60 * 1000;
  * The body of a live UploadPart: views of a filling part's slabs, pushed as they are written and
  * as fast as the HTTP request takes them, ending after `total` bytes.
  */
-class LiveBody extends Readable {
+export class LiveBody extends Readable {
   private sent = 0;
   private wanted = false;
+  private ended = false;
+  /** Views shorter than MIN_CHUNK waiting to be joined into one chunk. */
+  private small: Buffer[] = [];
+  private smallLength = 0;
   private readonly part: PartBuffer;
   private readonly total: number;
 
@@ -167,15 +173,63 @@ class LiveBody extends Readable {
     while (this.wanted && this.sent < end) {
       const views = this.part.range(this.sent, end);
       this.sent = end;
-      for (const v of views) {
-        if (!this.push(v)) this.wanted = false;
-      }
+      for (const v of views) this.chunk(v);
     }
-    if (this.sent === this.total && !this.readableEnded) {
+    if (this.sent === this.total && !this.ended) {
+      if (this.smallLength > 0) this.emit1(Buffer.concat(this.small, this.smallLength));
+      this.ended = true;
       this.push(null);
       this.wanted = false;
     }
   }
+
+  /**
+   * Each pushed buffer becomes one aws-chunked chunk when the part carries a CRC32 trailer, and
+   * S3 refuses chunks under 8 KiB but the last: short views (small WRITEs, the ends of slabs) are
+   * joined until MIN_CHUNK. Views at least that long go out as they are, uncopied.
+   */
+  private chunk(v: Buffer): void {
+    if (this.smallLength === 0 && v.length >= MIN_CHUNK) {
+      this.emit1(v);
+      return;
+    }
+    this.small.push(v);
+    this.smallLength += v.length;
+    if (this.smallLength >= MIN_CHUNK) {
+      const joined = Buffer.concat(this.small, this.smallLength);
+      this.small = [];
+      this.smallLength = 0;
+      this.emit1(joined);
+    }
+  }
+
+  private emit1(b: Buffer): void {
+    if (!this.push(b)) this.wanted = false;
+  }
+}
+
+/**
+ * Joins a stream's short chunks into chunks of at least MIN_CHUNK (see LiveBody.chunk), for a
+ * GET body streamed into an UploadPart. A Transform, so backpressure passes through it.
+ */
+export function coalesce(): Transform {
+  let held: Buffer[] = [];
+  let heldLength = 0;
+  return new Transform({
+    transform(data: Buffer, _enc, done) {
+      if (heldLength === 0 && data.length >= MIN_CHUNK) return done(null, data);
+      held.push(data);
+      heldLength += data.length;
+      if (heldLength < MIN_CHUNK) return done();
+      const joined = Buffer.concat(held, heldLength);
+      held = [];
+      heldLength = 0;
+      done(null, joined);
+    },
+    flush(done) {
+      done(null, heldLength > 0 ? Buffer.concat(held, heldLength) : undefined);
+    },
+  });
 }
 
 /** One multipart upload of the layout: the final object's, or a temporary segment's. */
@@ -741,6 +795,7 @@ export class S3WriteHandle implements WriteHandle {
       }
     }
     const out = await this.withRetry(async () => {
+      let source: Readable | undefined;
       const got = await this.ctx.pool.send(this.bucket, () =>
         new GetObjectCommand({
           Bucket: this.bucket,
@@ -749,17 +804,25 @@ export class S3WriteHandle implements WriteHandle {
           ...(range.etag ? { IfMatch: range.etag } : {}),
         }),
       );
-      return this.ctx.pool.send(this.bucket, () =>
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: into.key,
-          UploadId: into.uploadId,
-          PartNumber: number,
-          ContentLength: range.last - range.first + 1,
-          Body: got.Body as Readable,
-          ...UploadChecksum.partParams(),
-        }),
-      );
+      source = got.Body as Readable;
+      // pipeline, not pipe: an error on either side destroys both, so nothing waits forever.
+      const body = coalesce();
+      pipeline(source, body, () => {});
+      try {
+        return await this.ctx.pool.send(this.bucket, () =>
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: into.key,
+            UploadId: into.uploadId,
+            PartNumber: number,
+            ContentLength: range.last - range.first + 1,
+            Body: body,
+            ...UploadChecksum.partParams(),
+          }),
+        );
+      } finally {
+        source.destroy();
+      }
     });
     return { PartNumber: number, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 };
   }
