@@ -95,11 +95,15 @@ let exitHook = false;
  * reads back from the "listening on" record.
  */
 export async function startGatewayProcess(o: GatewayProcessOptions): Promise<GatewayProcess> {
+  // A private copy of the fixture key: the CLI warns about a key file others may read.
+  const hostKey = path.join(o.dir, 'host-ed25519');
+  fs.copyFileSync(HOST_KEY, hostKey);
+  fs.chmodSync(hostKey, 0o600);
   const args = [
     ...NODE_FLAGS,
     CLI,
     '--listen', '127.0.0.1:0',
-    '--host-key', HOST_KEY,
+    '--host-key', hostKey,
     '--state-dir', path.join(o.dir, 'gateway-state'),
     '--s3-endpoint', o.endpoint,
     '--s3-region', o.region,
