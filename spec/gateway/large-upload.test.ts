@@ -70,7 +70,14 @@ test.before(async (ctx) => {
   ctx.dir = tempDir('large-upload');
   ctx.bucket = await createScratchBucket(ctx.s3, 'spec');
   const env = await s3env();
-  ctx.gw = await startGatewayProcess({ endpoint: env.endpoint, region: env.region, dir: ctx.dir, args: ['--max-parts', MAX_PARTS] });
+  // Debug level for the "segment started" records (the gateway logs nothing per packet).
+  ctx.gw = await startGatewayProcess({
+    endpoint: env.endpoint,
+    region: env.region,
+    dir: ctx.dir,
+    args: ['--max-parts', MAX_PARTS],
+    logLevel: 'debug',
+  });
 });
 
 test.after(async (ctx) => {
@@ -113,6 +120,8 @@ test("a 6 GiB upload streamed from a generator, not a file, passes the 5 GiB sin
   assert.ok(gw.alive, `the gateway is still running\n${why()}`);
   assert.is(up.code, 0, why());
   assert.is(up.sent, SIZE, why());
+  // The path under test ran: 76 raw parts, then a 5 GiB segment and a 644 MiB one (src/s3/layout.ts).
+  assert.ok(gw.records('segment started') >= 1, `the upload went through temporary segments: ${gw.records('segment started')} started`);
 
   // Memory: judged against how far the data had got, not against the clock.
   const samples = rss.samples;

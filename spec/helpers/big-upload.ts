@@ -67,6 +67,8 @@ export interface GatewayProcess {
   logTail(n?: number): string;
   /** Every warn and error record so far (at most 200 kept), for failure messages. */
   problems(): string[];
+  /** How many records with this `msg` it has logged (all of them, kept or not). */
+  records(msg: string): number;
   /** SIGTERM, then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -126,12 +128,21 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   }
   const tail: string[] = [];
   const problems: string[] = [];
+  const msgs = new Map<string, number>();
   let port = 0;
   let onPort: (() => void) | undefined;
   const onLine = (line: string) => {
     tail.push(line);
     if (tail.length > 200) tail.splice(0, 100);
     if (/"level":"(warn|error)"/.test(line) && problems.length < 200) problems.push(line);
+    if (line.startsWith('{')) {
+      try {
+        const msg = (JSON.parse(line) as { msg?: unknown }).msg;
+        if (typeof msg === 'string') msgs.set(msg, (msgs.get(msg) ?? 0) + 1);
+      } catch {
+        // not a record
+      }
+    }
     const m = port === 0 ? LISTENING.exec(line) : null;
     if (m) {
       port = Number(m[1]);
@@ -169,6 +180,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
     },
     logTail: (n = 40) => tail.slice(-n).join('\n'),
     problems: () => [...problems],
+    records: (msg) => msgs.get(msg) ?? 0,
     async stop(graceMs = 10_000) {
       if (!alive()) return;
       child.kill('SIGTERM');
