@@ -67,6 +67,8 @@ export interface GatewayProcess {
   logTail(n?: number): string;
   /** Every warn and error record so far (at most 200 kept), for failure messages. */
   problems(): string[];
+  /** The last records of level info and above (debug records can crowd them out of logTail). */
+  infoTail(n?: number): string;
   /** How many records with this `msg` it has logged (all of them, kept or not). */
   records(msg: string): number;
   /** SIGTERM, then SIGKILL after `graceMs`. */
@@ -128,6 +130,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
   }
   const tail: string[] = [];
   const problems: string[] = [];
+  const infos: string[] = [];
   const msgs = new Map<string, number>();
   let port = 0;
   let onPort: (() => void) | undefined;
@@ -135,6 +138,10 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
     tail.push(line);
     if (tail.length > 200) tail.splice(0, 100);
     if (/"level":"(warn|error)"/.test(line) && problems.length < 200) problems.push(line);
+    if (!line.includes('"level":"debug"')) {
+      infos.push(line);
+      if (infos.length > 200) infos.splice(0, 100);
+    }
     if (line.startsWith('{')) {
       try {
         const msg = (JSON.parse(line) as { msg?: unknown }).msg;
@@ -180,6 +187,7 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
     },
     logTail: (n = 40) => tail.slice(-n).join('\n'),
     problems: () => [...problems],
+    infoTail: (n = 40) => infos.slice(-n).join('\n'),
     records: (msg) => msgs.get(msg) ?? 0,
     async stop(graceMs = 10_000) {
       if (!alive()) return;
