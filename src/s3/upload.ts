@@ -364,7 +364,12 @@ export class S3WriteHandle implements WriteHandle {
 
   /** True once a parked upload holds more than one part (it can only finish at its own key). */
   get isMultipart(): boolean {
-    return this.layout !== undefined && this.states.has(this.layout.root);
+    return this.rootIfStarted() !== undefined;
+  }
+
+  /** The final object's multipart upload, once the upload has become multipart. */
+  private rootIfStarted(): NodeState | undefined {
+    return this.layout ? this.states.get(this.layout.root) : undefined;
   }
 
   /**
@@ -377,7 +382,7 @@ export class S3WriteHandle implements WriteHandle {
     this.state = 'committing';
     this.exclusive = ifNoneMatch;
     try {
-      const root = this.layout ? this.states.get(this.layout.root) : undefined;
+      const root = this.rootIfStarted();
       if (root) {
         if (key !== this.key) throw new Error(`a multipart upload of ${this.key} cannot finish at ${key}`);
         await this.complete(root);
@@ -386,10 +391,7 @@ export class S3WriteHandle implements WriteHandle {
       }
       this.state = 'committed';
     } catch (err) {
-      const e = toBackendError(err, `upload ${this.label}`, this.ctx.secrets);
-      this.fail(e);
-      await this.abortPromise;
-      throw this.failure ?? e;
+      return await this.commitFailed(err);
     } finally {
       this.fill.buf.release();
     }
@@ -1003,7 +1005,7 @@ export class S3WriteHandle implements WriteHandle {
         if (this.mtime !== undefined) await this.storeMtime();
         return;
       }
-      const root = this.layout ? this.states.get(this.layout.root) : undefined;
+      const root = this.rootIfStarted();
       if (!root) {
         if (this.park) {
           this.state = 'parked'; // the part stays in its slabs until finishParked()
@@ -1024,14 +1026,19 @@ export class S3WriteHandle implements WriteHandle {
       }
       this.state = 'committed';
     } catch (err) {
-      const e = toBackendError(err, `upload ${this.label}`, this.ctx.secrets);
-      this.fail(e);
-      await this.abortPromise;
-      throw this.failure ?? e;
+      return await this.commitFailed(err);
     } finally {
       if (this.state !== 'parked') this.fill.buf.release();
     }
     if (this.layout && this.mtime !== undefined && this.mtime !== this.mtimeAtCreate) await this.storeMtime();
+  }
+
+  /** A commit that failed: poison the handle, wait for the abort, and reject with the cause. */
+  private async commitFailed(err: unknown): Promise<never> {
+    const e = toBackendError(err, `upload ${this.label}`, this.ctx.secrets);
+    this.fail(e);
+    await this.abortPromise;
+    throw this.failure ?? e;
   }
 
   /**
