@@ -46,6 +46,8 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
         checksums: config.s3Checksums,
         uploadChecksum: config.uploadChecksum,
         partialUploads: config.partialUploads,
+        // WinSCP renames its name.filepart in the same session right after CLOSE (filepart.ts).
+        parkFileparts: /^SSH-2\.0-WinSCP/i.test(info.clientVersion),
         log: slog,
       });
       // SFTP and SCP sessions still finishing. The store is closed only after them: a session

@@ -31,6 +31,9 @@ CHUNK = 32 * 1024
 def connect(spec):
     sock = socket.create_connection(("127.0.0.1", spec["port"]), timeout=TIMEOUT)
     t = paramiko.Transport(sock)
+    if spec.get("clientVersion"):
+        # The identification string sent to the server, e.g. to be taken for WinSCP.
+        t.local_version = spec["clientVersion"]
     t.start_client(timeout=TIMEOUT)
     t.auth_password(spec["user"], spec["secret"])
     if not t.is_authenticated():

@@ -179,8 +179,8 @@ interface Finished {
 }
 type OpResult = { op: string; ok: true; value: unknown } | { op: string; ok: false; errno: number | null; message: string };
 
-async function ops(gw: Gateway, list: Array<Record<string, unknown>>): Promise<unknown[]> {
-  const run = await paramiko<{ results: OpResult[] }>(gw, 'least', 'ops', { ops: list });
+async function ops(gw: Gateway, list: Array<Record<string, unknown>>, clientVersion?: string): Promise<unknown[]> {
+  const run = await paramiko<{ results: OpResult[] }>(gw, 'least', 'ops', { ops: list, ...(clientVersion ? { clientVersion } : {}) });
   return run.results.map((r) => {
     if (!r.ok) assert.unreachable(`${r.op} failed: [${r.errno}] ${r.message}\n--- gateway log\n${logTail(gw)}`);
     return (r as { value: unknown }).value;
@@ -197,6 +197,23 @@ test('WinSCP: .filepart written and closed, the old file removed, renamed, mtime
   assert.ok(done.partGone, 'no .filepart left');
   assert.is(done.stat.size, f.size);
   assert.is(done.stat.mtime, 1_600_000_000);
+  await assertExact(key, f);
+  await assertAbsent(BUCKET, `${key}.filepart`);
+});
+
+test('WinSCP by its version string, onto a new name: the rename finishes the upload in place, copying nothing', async ({ gw }) => {
+  const f = await payload(MEDIUM);
+  const key = `${PREFIX}/winscp/new-name.bin`;
+  const remote = `/${BUCKET}/${key}`;
+  const mark = gw.logMark();
+  const [done] = (await ops(gw, [{ op: 'winscp', local: f.path, remote, mtime: 1_600_000_001 }], 'SSH-2.0-WinSCP_release_6.3.5')) as [Finished];
+  assert.not.ok(done.existed);
+  assert.ok(done.partGone, 'no .filepart left');
+  assert.is(done.stat.size, f.size);
+  assert.is(done.stat.mtime, 1_600_000_001);
+  const said = gw.logsSince(mark).join('\n');
+  assert.match(said, /filepart parked/);
+  assert.match(said, /filepart renamed without a copy/);
   await assertExact(key, f);
   await assertAbsent(BUCKET, `${key}.filepart`);
 });

@@ -1,7 +1,8 @@
 /**
  * WinSCP's `name.filepart` flow against the real S3: an upload of `name.filepart` for a new
  * `name` is made at `name` and parked at CLOSE, so the RENAME that follows is free (no
- * CopyObject or UploadPartCopy is sent); anything else materializes it at `name.filepart`.
+ * CopyObject or UploadPartCopy is sent); anything else materializes it at `name.filepart`. Only
+ * for sessions set to park (the gateway does it for WinSCP's version string).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -44,7 +45,7 @@ const copies = (counts: Map<string, number>) =>
 for (const size of [300 * 1024, 12 * MiB + 5]) {
   test(`${size} bytes: CLOSE, STAT, REMOVE of the target, RENAME: no copy, exact file, nothing else left`, async () => {
     const { factory, counts } = countingFactory();
-    const b = await backend('least', { clientFactory: factory });
+    const b = await backend('least', { clientFactory: factory, parkFileparts: true });
     const name = `flow-${size}`;
     const h = await b.openWrite(`${DIR}/${name}.filepart`, { exclusive: false });
     const sum = await writePattern(h, size, 7);
@@ -62,7 +63,7 @@ for (const size of [300 * 1024, 12 * MiB + 5]) {
 }
 
 test('another operation materializes a parked upload at name.filepart (multipart: one copy)', async () => {
-  const b = await backend('least');
+  const b = await backend('least', { parkFileparts: true });
   const h = await b.openWrite(`${DIR}/other.bin.filepart`, { exclusive: false });
   const sum = await writePattern(h, 11 * MiB, 8);
   await h.commit();
@@ -74,13 +75,13 @@ test('another operation materializes a parked upload at name.filepart (multipart
 });
 
 test('the end of the session materializes a parked upload; a REMOVE of the .filepart discards it', async () => {
-  const b = await backend('least');
+  const b = await backend('least', { parkFileparts: true });
   const h = await b.openWrite(`${DIR}/end.bin.filepart`, { exclusive: false });
   const sum = await writePattern(h, 6 * MiB, 9);
   await h.commit();
   await b.close();
   assert.equal(await keysUnder(BUCKET, `${PREFIX}/end.bin`), [`${PREFIX}/end.bin.filepart`]);
-  const c = await backend('least');
+  const c = await backend('least', { parkFileparts: true });
   assert.is((await readAll(c, `${DIR}/end.bin.filepart`, 256 * 1024)).sha256, sum);
 
   const d = await c.openWrite(`${DIR}/gone.bin.filepart`, { exclusive: false });
@@ -94,7 +95,7 @@ test('the end of the session materializes a parked upload; a REMOVE of the .file
 
 test('a target that exists at OPEN makes an ordinary upload: the rename copies', async () => {
   const { factory, counts } = countingFactory();
-  const b = await backend('least', { clientFactory: factory });
+  const b = await backend('least', { clientFactory: factory, parkFileparts: true });
   await putAsAdmin(BUCKET, `${PREFIX}/exists.bin`, 'old');
   const h = await b.openWrite(`${DIR}/exists.bin.filepart`, { exclusive: false });
   const sum = await writePattern(h, 6 * MiB, 11);
@@ -108,7 +109,7 @@ test('a target that exists at OPEN makes an ordinary upload: the rename copies',
 });
 
 test('a rename onto a target created meanwhile fails with EEXIST and keeps the .filepart', async () => {
-  const b = await backend('least');
+  const b = await backend('least', { parkFileparts: true });
   const h = await b.openWrite(`${DIR}/race.bin.filepart`, { exclusive: false });
   const sum = await writePattern(h, 100 * 1024, 12);
   await h.commit();
@@ -116,6 +117,18 @@ test('a rename onto a target created meanwhile fails with EEXIST and keeps the .
   await rejectsWith(b.rename(`${DIR}/race.bin.filepart`, `${DIR}/race.bin`, false), 'EEXIST');
   assert.is((await readAll(b, `${DIR}/race.bin.filepart`)).sha256, sum);
   assert.is((await readAll(b, `${DIR}/race.bin`)).size, 'someone else'.length);
+});
+
+test('without parkFileparts a .filepart is an ordinary upload', async () => {
+  const { factory, counts } = countingFactory();
+  const b = await backend('least', { clientFactory: factory });
+  const h = await b.openWrite(`${DIR}/plain.bin.filepart`, { exclusive: false });
+  const sum = await writePattern(h, 6 * MiB, 13);
+  await h.commit();
+  assert.equal(await keysUnder(BUCKET, `${PREFIX}/plain.bin`), [`${PREFIX}/plain.bin.filepart`]);
+  await b.rename(`${DIR}/plain.bin.filepart`, `${DIR}/plain.bin`, false);
+  assert.ok(copies(counts) > 0);
+  assert.is((await readAll(b, `${DIR}/plain.bin`, 256 * 1024)).sha256, sum);
 });
 
 test.run();

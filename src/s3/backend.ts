@@ -89,6 +89,7 @@ class S3BackendImpl implements S3Backend {
   private copyCtx: CopyContext | undefined;
   private readonly find: Lookups;
   private readonly endpoint: string;
+  private readonly parkFileparts: boolean;
   /** Closed `name.filepart` uploads waiting for their rename (filepart.ts). */
   private parkingLot: Parking | undefined;
   /** Uploads neither committed nor aborted yet; close() aborts them. */
@@ -112,6 +113,7 @@ class S3BackendImpl implements S3Backend {
     });
     this.find = new Lookups(this.pool, this.secrets);
     this.endpoint = opts.endpoint ?? '';
+    this.parkFileparts = opts.parkFileparts === true;
   }
 
   private get upload(): UploadContext {
@@ -284,7 +286,7 @@ class S3BackendImpl implements S3Backend {
     }
     // WinSCP's `name.filepart`, for a `name` that does not exist yet: uploaded at `name` and
     // parked at CLOSE, so the RENAME that follows costs no copy (filepart.ts).
-    const finalKey = mode === 'replace' && !options.exclusive ? filepartTarget(key) : undefined;
+    const finalKey = this.parkFileparts && mode === 'replace' && !options.exclusive ? filepartTarget(key) : undefined;
     const park =
       finalKey !== undefined && !(await this.objectExists(bucket, finalKey)) && !(await this.objectExists(bucket, key));
     const h = new S3WriteHandle(ctx, {
@@ -331,7 +333,9 @@ class S3BackendImpl implements S3Backend {
         h
           .commit()
           .then(() => {
-            if (park) this.parking.park(parkedAs());
+            if (!park) return;
+            this.parking.park(parkedAs());
+            if (this.log.debugEnabled) this.log.debug('filepart parked', { path: escapePeer(path) });
           })
           .finally(done),
       abort: () => h.abort().finally(done),
@@ -555,6 +559,7 @@ class S3BackendImpl implements S3Backend {
     }
     // If-None-Match unless the client asked to overwrite what is there.
     await p.handle.finishParked(p.finalKey, !(overwrite && target.kind === 'file'));
+    if (this.log.debugEnabled) this.log.debug('filepart renamed without a copy', { path: escapePeer(p.finalPath) });
   }
 
   /** A parked upload becomes `name.filepart` after all (see filepart.ts). */

@@ -52,6 +52,12 @@ export interface S3BackendOptions {
   uploadChecksum?: 'crc32' | 'none';
   /** An upload cut off before CLOSE: 'keep' (default) what arrived when that replaces nothing, or 'discard'. */
   partialUploads?: 'keep' | 'discard';
+  /**
+   * Park `name.filepart` uploads until their rename (filepart.ts). Only for clients known to
+   * rename in the same session right after CLOSE (WinSCP): the gateway sets it from the client's
+   * SSH version string. Default false.
+   */
+  parkFileparts?: boolean;
   /** The SDK's flexible checksums; default WHEN_REQUIRED (see clients.ts). */
   checksums?: ChecksumMode;
   log: Logger;
