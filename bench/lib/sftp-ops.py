@@ -8,6 +8,7 @@ Output: one JSON line: {"ok": true, "loginSec": S, "results": [{"op", "ok", "sec
 has "mustSucceed": true. Requests have no client-side timeout: a rename of many GiB is a copy on
 the server and may take minutes.
 """
+import hashlib
 import json
 import os
 import socket
@@ -21,7 +22,41 @@ def attrs(a):
     return {"size": a.st_size, "mtime": a.st_mtime}
 
 
+class Generated:
+    """A file-like source of `size` bytes made as they are read: a random MiB repeated, each
+    copy stamped with its index so no two MiB are alike; keeps the sha256 of what was read."""
+
+    def __init__(self, size):
+        self.left = size
+        self.block = bytearray(os.urandom(1 << 20))
+        self.index = 0
+        self.at = 1 << 20
+        self.sha = hashlib.sha256()
+
+    def read(self, n=-1):
+        if self.left <= 0:
+            return b""
+        if self.at == len(self.block):
+            self.block[0:8] = self.index.to_bytes(8, "big")
+            self.index += 1
+            self.at = 0
+        n = min(n if n > 0 else 1 << 20, len(self.block) - self.at, self.left)
+        out = bytes(self.block[self.at:self.at + n])
+        self.at += n
+        self.left -= n
+        self.sha.update(out)
+        return out
+
+
+def op_upload(sftp, op):
+    """putfo from a generator: OPEN WRITE|CREAT|TRUNC, pipelined WRITEs, CLOSE, then a STAT."""
+    src = Generated(op["size"])
+    sftp.putfo(src, op["path"], file_size=op["size"], confirm=True)
+    return {"sha256": src.sha.hexdigest()}
+
+
 OPS = {
+    "upload": op_upload,
     "stat": lambda sftp, op: attrs(sftp.stat(op["path"])),
     "rename": lambda sftp, op: sftp.rename(op["from"], op["to"]),
     "posix_rename": lambda sftp, op: sftp.posix_rename(op["from"], op["to"]),
@@ -36,6 +71,8 @@ def main():
     t0 = time.perf_counter()
     sock = socket.create_connection(("127.0.0.1", spec["port"]), timeout=30)
     t = paramiko.Transport(sock)
+    if spec.get("clientVersion"):
+        t.local_version = spec["clientVersion"]  # e.g. to be taken for WinSCP
     t.start_client(timeout=30)
     t.auth_password(spec["user"], secret)
     sftp = paramiko.SFTPClient.from_transport(t)
