@@ -4,8 +4,9 @@
  * sets the mtime. S3 has no rename: a rename is a copy of every byte plus a delete, so for a
  * 6 GiB file the rename would cost a second upload's worth of S3 work after the real one.
  *
- * Instead, an upload of `name.filepart` whose `name` and `name.filepart` do not exist yet is made
- * *at `name`* and *parked* at CLOSE: every part is stored, only the last step (PutObject, or
+ * Instead, for WinSCP (the gateway knows it by its SSH version string and sets the backend's
+ * parkFileparts), an upload of `name.filepart` whose `name` and `name.filepart` do not exist yet
+ * is made *at `name`* and *parked* at CLOSE: every part is stored, only the last step (PutObject, or
  * CompleteMultipartUpload) waits. Then:
  *   - RENAME name.filepart → name finishes it at `name`: no copy at all;
  *   - STAT of either name, and REMOVE of `name`, are answered as if `name.filepart` existed
