@@ -1,7 +1,7 @@
 /**
  * The chunks of streamed part bodies: each pushed buffer becomes one aws-chunked chunk when a
  * part carries a CRC32 trailer, and S3 refuses chunks under 8 KiB but the last. Bodies must come
- * out byte-exact, in chunks of at least 64 KiB except the last, whatever the WRITE sizes.
+ * out byte-exact, in chunks of at least 16 KiB except the last, whatever the WRITE sizes.
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -11,7 +11,7 @@ import { PartBuffer } from '../../src/s3/slabs.js';
 import { coalesce, LiveBody } from '../../src/s3/upload.js';
 
 const test = suite('s3/upload: streamed body chunks');
-const MIN = 64 * 1024;
+const MIN = 16 * 1024;
 
 async function collect(r: Readable): Promise<Buffer[]> {
   const out: Buffer[] = [];

@@ -107,7 +107,7 @@ export class ClientPool {
         requestChecksumCalculation: o.checksums,
         responseChecksumValidation: o.checksums,
         // No SDK buffering of stream bodies: it reads a fast source (a GET body) without
-        // backpressure. Our bodies come in chunks of at least 64 KiB (upload.ts MIN_CHUNK), which
+        // backpressure. Our bodies come in chunks of at least 16 KiB (upload.ts MIN_CHUNK), which
         // is what S3's aws-chunked minimum of 8 KiB needs.
         requestStreamBufferSize: false,
         requestHandler: {

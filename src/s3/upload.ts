@@ -132,8 +132,12 @@ const RETRIES = 2;
 const MIN_PART = 5 * 1024 * 1024;
 /** The mark in a temporary segment's key: `<key>.s3gw-tmp-<token>-<n>`. */
 export const TEMP_MARK = '.s3gw-tmp-';
-/** The smallest chunk of a streamed part body but the last (S3's aws-chunked minimum is 8 KiB). */
-const MIN_CHUNK = 64 * 1024;
+/**
+ * The smallest chunk of a streamed part body but the last: S3's aws-chunked minimum is 8 KiB. Short
+ * pieces are copied to reach it, so it is kept small: a WRITE that crosses a slab edge leaves a
+ * short view, and topping it up copies at most this much.
+ */
+const MIN_CHUNK = 16 * 1024;
 /** Temporaries older than this are left over from a crash (a live one lives seconds). */
 const STALE_MS = 60 * 60 * 1000;
 
@@ -191,6 +195,18 @@ export class LiveBody extends Readable {
   private chunk(v: Buffer): void {
     if (this.smallLength === 0 && v.length >= MIN_CHUNK) {
       this.emit1(v);
+      return;
+    }
+    const need = MIN_CHUNK - this.smallLength;
+    if (this.smallLength > 0 && v.length - need >= MIN_CHUNK) {
+      // Top the short pieces up from this view and send the rest of it uncopied: at most
+      // MIN_CHUNK bytes are copied per short piece.
+      this.small.push(v.subarray(0, need));
+      const joined = Buffer.concat(this.small, MIN_CHUNK);
+      this.small = [];
+      this.smallLength = 0;
+      this.emit1(joined);
+      this.emit1(v.subarray(need));
       return;
     }
     this.small.push(v);
