@@ -13,8 +13,13 @@
  * resident set is its own: VmRSS is read from /proc every second and at every 64 MiB sent.
  * "Flat" is defined on the data, not the clock: the largest RSS seen once half the bytes were sent
  * (through the end of CLOSE) may exceed the largest seen during the first quarter by at most
- * 64 MiB, and no sample may exceed 256 MiB. A gateway that kept a segment, or part of one, in
- * memory would break both.
+ * 128 MiB, and no sample may exceed 256 MiB. A gateway that kept a segment (5 GiB), or a sizable
+ * part of one, in memory would break both. The second half differs from the first quarter in one
+ * way: on MinIO each segment is streamed through the gateway (GET piped into an UploadPart, for
+ * the stored CRC32), which turns over hundreds of MB/s of socket buffers. V8 collects external
+ * memory when it has grown by about 64 MiB, so that phase sits up to ~80 MiB higher (measured
+ * +74 and +82 MiB; +12 without checksums) without growing with the file: the 20 GiB benchmark,
+ * with three segments streamed through, peaks lower (bench/README.md).
  *
  * The upload goes to a bucket of its own, so that "no temporaries left" covers the whole bucket
  * wherever the gateway keeps them: afterwards it holds the object and nothing else, and no
@@ -49,7 +54,7 @@ const MAX_PARTS = '1100';
 const SAMPLE_MS = 1000;
 const SAMPLE_EVERY = 64 * MIB;
 /** How much the second half's peak may exceed the first quarter's. */
-const GROWTH_MIB = 64;
+const GROWTH_MIB = 128;
 /** No sample may exceed this (the gateway starts at about 80 MiB; one upload adds about 13). */
 const MAX_RSS_MIB = 256;
 /** A hang guard for the upload, not a speed requirement (it takes 1–2 minutes on a 2-core VM). */

@@ -50,7 +50,7 @@ import {
 import { BackendError, type WriteHandle, type WriteOptions } from '../backend.js';
 import { escapePeer, type Logger } from '../log.js';
 import type { ClientPool } from './clients.js';
-import { isChecksumRefused, UploadChecksum } from './checksum.js';
+import { crc32Base64, crc32Combine, isChecksumRefused, UploadChecksum } from './checksum.js';
 import { isNotImplemented, isPreconditionFailed, isTransient, toBackendError } from './errors.js';
 import { Layout, LayoutError, MAX_COPY_PART, type LayoutNode } from './layout.js';
 import { copySource, MAX_KEY_BYTES } from './paths.js';
@@ -264,6 +264,8 @@ interface NodeState {
   checksummed: boolean;
   /** Bytes in this node (for a segment: the size of its object). */
   bytes: number;
+  /** The length of each stored part, by part number (to combine the parts' CRC32s). */
+  readonly lengths: Map<number, number>;
 }
 
 /** A raw part from its start until S3 has it. */
@@ -280,6 +282,22 @@ interface Part {
   };
   /** Settles once the part is stored or the upload has failed; never rejects. */
   done?: Promise<void>;
+}
+
+/**
+ * The CRC32 of a node's object from its parts' CRC32s (as S3 returned them) and lengths, or
+ * undefined when a part has none.
+ */
+function nodeCrc(st: NodeState): number | undefined {
+  let crc = 0;
+  for (const p of st.parts.slice().sort((a, b) => a.PartNumber! - b.PartNumber!)) {
+    const len = st.lengths.get(p.PartNumber!);
+    if (p.ChecksumCRC32 === undefined || len === undefined) return undefined;
+    const b = Buffer.from(p.ChecksumCRC32, 'base64');
+    if (b.length !== 4) return undefined;
+    crc = crc32Combine(crc, b.readUInt32BE(0), len);
+  }
+  return crc;
 }
 
 export class S3WriteHandle implements WriteHandle {
@@ -582,9 +600,12 @@ export class S3WriteHandle implements WriteHandle {
         try {
           await root.created;
           if (this.stopped()) return;
-          const part = await this.copyPart(root, i + 1, this.key, { first, last, etag: ex.etag });
+          // The whole object's stored CRC32 is the range's when there is one range.
+          const crc = count === 1 ? ex.crc32 : undefined;
+          const part = await this.copyPart(root, i + 1, this.key, { first, last, etag: ex.etag, crc });
           if (this.stopped()) return;
           root.parts.push(part);
+          root.lengths.set(i + 1, last - first + 1);
         } catch (err) {
           this.fail(
             isPreconditionFailed(err)
@@ -647,6 +668,7 @@ export class S3WriteHandle implements WriteHandle {
       stored: false,
       checksummed: this.sum !== undefined && !this.ctx.quirks.checksumRefused,
       bytes: 0,
+      lengths: new Map(),
     };
     this.states.set(node, st);
     if (isRoot) this.mtimeAtCreate = this.mtime;
@@ -726,10 +748,16 @@ export class S3WriteHandle implements WriteHandle {
         st.stored = true;
         await parent.created;
         if (this.stopped()) return;
-        const part = await this.copyPart(parent, node.slot, st.key, { first: 0, last: st.bytes - 1, etag: undefined });
+        const part = await this.copyPart(parent, node.slot, st.key, {
+          first: 0,
+          last: st.bytes - 1,
+          etag: undefined,
+          crc: nodeCrc(st),
+        });
         if (this.stopped()) return;
         parent.parts.push(part);
         parent.bytes += st.bytes;
+        parent.lengths.set(node.slot, st.bytes);
         await this.deleteTemp(st);
       } catch (err) {
         this.fail(this.partError(err, `segment ${node.id} (part ${node.slot} of its parent)`));
@@ -785,7 +813,7 @@ export class S3WriteHandle implements WriteHandle {
     into: NodeState,
     number: number,
     srcKey: string,
-    range: { first: number; last: number; etag: string | undefined },
+    range: { first: number; last: number; etag: string | undefined; crc: number | undefined },
   ): Promise<CompletedPart> {
     const q = this.ctx.quirks;
     if (!(into.checksummed && q.copyRefused)) {
@@ -823,10 +851,29 @@ export class S3WriteHandle implements WriteHandle {
         }),
       );
       source = got.Body as Readable;
-      // pipeline, not pipe: an error on either side destroys both, so nothing waits forever.
-      const body = coalesce();
-      pipeline(source, body, () => {});
       try {
+        if (range.crc !== undefined) {
+          // The range's CRC32 is known (a segment's, combined from its parts' CRCs as S3 gave
+          // them): it goes as a header and the body is a plain stream, so the request reads the
+          // GET only as fast as it sends.
+          return await this.ctx.pool.send(this.bucket, () =>
+            new UploadPartCommand({
+              Bucket: this.bucket,
+              Key: into.key,
+              UploadId: into.uploadId,
+              PartNumber: number,
+              ContentLength: range.last - range.first + 1,
+              Body: source,
+              ChecksumCRC32: crc32Base64(range.crc!),
+            }),
+          );
+        }
+        // Unknown (a head over 5 GiB, or without a stored CRC): the SDK's trailer. Its hasher
+        // consumes the body as fast as the source gives it, so this path buffers what the
+        // upload cannot take yet; it serves only resumes of such heads on such stores.
+        const body = coalesce();
+        // pipeline, not pipe: an error on either side destroys both, so nothing waits forever.
+        pipeline(source, body, () => {});
         return await this.ctx.pool.send(this.bucket, () =>
           new UploadPartCommand({
             Bucket: this.bucket,
@@ -965,6 +1012,7 @@ export class S3WriteHandle implements WriteHandle {
       if (this.stopped()) return;
       state.parts.push({ PartNumber: number, ETag: etag, ...(crc ? { ChecksumCRC32: crc } : {}) });
       state.bytes += part.buf.length;
+      state.lengths.set(number, part.buf.length);
     } catch (err) {
       if (state.checksummed && isChecksumRefused(err)) this.refuseChecksums('UploadPart');
       this.fail(this.partError(err, `part ${number}${state.node.parent ? ` of segment ${state.node.id}` : ''}`));
