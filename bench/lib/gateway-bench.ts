@@ -13,14 +13,12 @@ import net from 'node:net';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectsCommand,
-  GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -111,16 +109,8 @@ export async function objectSize(s3: S3Client, bucket: string, key: string): Pro
   }
 }
 
-export async function objectSha256(s3: S3Client, bucket: string, key: string): Promise<{ sha256: string; bytes: number }> {
-  const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  const h = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of out.Body as Readable) {
-    h.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
-  return { sha256: h.digest('hex'), bytes };
-}
+/** sha256 and length of an object, streamed; shared with the large-upload test. */
+export { objectSha256 } from '../../spec/helpers/big-upload.js';
 
 export async function deleteKeys(s3: S3Client, bucket: string, keys: string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 1000) {
