@@ -83,13 +83,6 @@ export class Parking {
     return this.byPath.get(path);
   }
 
-  /** True when `path` is a parked upload's name or its final name. */
-  involves(path: string): boolean {
-    if (this.byPath.has(path)) return true;
-    for (const p of this.byPath.values()) if (p.finalPath === path) return true;
-    return false;
-  }
-
   /** Takes the parked upload at `path` out of the table (its caller finishes it). */
   take(path: string): Parked | undefined {
     const p = this.byPath.get(path);
@@ -99,7 +92,7 @@ export class Parking {
     return p;
   }
 
-  /** Materializes every parked upload, except those `path` names (see involves()). */
+  /** Materializes every parked upload, except one whose name or final name is `path`. */
   async settle(path?: string): Promise<void> {
     if (this.byPath.size === 0) return;
     const all = [...this.byPath.values()].filter((p) => path === undefined || (p.path !== path && p.finalPath !== path));

@@ -841,7 +841,6 @@ export class S3WriteHandle implements WriteHandle {
       }
     }
     const out = await this.withRetry(async () => {
-      let source: Readable | undefined;
       const got = await this.ctx.pool.send(this.bucket, () =>
         new GetObjectCommand({
           Bucket: this.bucket,
@@ -850,7 +849,7 @@ export class S3WriteHandle implements WriteHandle {
           ...(range.etag ? { IfMatch: range.etag } : {}),
         }),
       );
-      source = got.Body as Readable;
+      const source = got.Body as Readable;
       try {
         if (range.crc !== undefined) {
           // The range's CRC32 is known (a segment's, combined from its parts' CRCs as S3 gave
