@@ -151,7 +151,14 @@ class S3BackendImpl implements S3Backend {
   }
 
   private get parking(): Parking {
-    return (this.parkingLot ??= new Parking({ log: this.log, materialize: (p) => this.materialize(p) }));
+    return (this.parkingLot ??= new Parking({
+      log: this.log,
+      // Classified and scrubbed of secrets, since Parking logs what fails.
+      materialize: (p) =>
+        this.materialize(p).catch((err: unknown) => {
+          throw this.fail(err, 'store', p.path);
+        }),
+    }));
   }
 
   /** Materializes parked uploads before an operation that could see them (all but `path`'s). */
