@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { CIPHERS, MACS } from './transport/cipher/index.js';
 import { KEX_METHODS } from './transport/kex/index.js';
@@ -37,6 +39,54 @@ export interface Config {
   allowSshRsaSha1: boolean;
   allowSha1Mac: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+
+  // ---- operations (issue 6; docs/operations.md)
+  /** Where audit records go: '-' (stdout), a file path (appended), or 'none'. */
+  auditLog: string;
+  /** CloudWatch Logs group for audit records; undefined keeps them local only. */
+  cloudwatchLogGroup: string | undefined;
+  /** CloudWatch Logs endpoint (tests: moto); undefined means AWS. */
+  cloudwatchEndpoint: string | undefined;
+  /** Region of the log group (default: the S3 region). */
+  cloudwatchRegion: string;
+  /** This instance's name in audit records and its CloudWatch stream (default: the host name). */
+  instanceId: string;
+  /** Worker processes sharing the listen socket; 1 runs everything in one process. */
+  workers: number;
+  /** Expect a PROXY protocol v1 or v2 header on every connection (only from trustedProxies). */
+  proxyProtocol: boolean;
+  /** CIDRs allowed to send PROXY headers. */
+  trustedProxies: string[];
+  /** HTTP listener for /health and /metrics; undefined: none. */
+  healthListen: { host: string; port: number } | undefined;
+  /** How long SIGTERM waits for running transfers before closing them. */
+  drainTimeoutMs: number;
+  /** Connections open at once, in total (per instance, all workers together). */
+  maxConnections: number;
+  /** Connections open at once from one client address. */
+  maxConnectionsPerAddress: number;
+  /** sshd's MaxStartups start:rate:full for connections not yet authenticated. */
+  maxStartups: { start: number; rate: number; full: number };
+  /** A connection with no channel traffic this long is closed; 0 disables. */
+  idleTimeoutMs: number;
+  /** Time from accept to a successful login. */
+  loginGraceMs: number;
+  /** Failed logins from one address within lockoutWindowMs that lock the address out; 0 disables. */
+  lockoutFailures: number;
+  lockoutWindowMs: number;
+  /** How long a locked-out address is refused. */
+  lockoutDurationMs: number;
+  /** Channels (sessions) per connection. */
+  maxChannels: number;
+  /** Open SFTP handles per session. */
+  maxHandles: number;
+  /**
+   * A pending multipart upload of a key with no part stored for this long is taken for one
+   * whose gateway died (SIGKILL, lost instance) and aborted when that key is next uploaded.
+   */
+  staleUploadAgeMs: number;
+  /** Run as root (uid 0) anyway. */
+  allowRoot: boolean;
 }
 
 export class ConfigError extends Error {
@@ -48,6 +98,8 @@ export class ConfigError extends Error {
 }
 
 const MiB = 1024 * 1024;
+/** The CloudWatch Logs group the docs and the deployment templates use. */
+export const DEFAULT_LOG_GROUP = '/s3gw/audit';
 const GiB = 1024 * MiB;
 
 interface Setting {
@@ -83,6 +135,28 @@ const SETTINGS: Setting[] = [
   { flag: 'allow-ssh-rsa-sha1', env: 'S3GW_ALLOW_SSH_RSA_SHA1', key: 'allowSshRsaSha1', type: 'boolean', help: 'also offer ssh-rsa (SHA-1) signatures, for old JSch and SSH.NET' },
   { flag: 'allow-sha1-mac', env: 'S3GW_ALLOW_SHA1_MAC', key: 'allowSha1Mac', type: 'boolean', help: 'also offer hmac-sha1 MACs, for very old clients' },
   { flag: 'log-level', env: 'S3GW_LOG_LEVEL', key: 'logLevel', type: 'string', arg: 'LEVEL', help: 'debug, info, warn or error (default info)' },
+  { flag: 'audit-log', env: 'S3GW_AUDIT_LOG', key: 'auditLog', type: 'string', arg: '-|FILE|none', help: 'audit records, one JSON object per line: - for stdout, a file to append to, or none (default -)' },
+  { flag: 'cloudwatch-log-group', env: 'S3GW_CLOUDWATCH_LOG_GROUP', key: 'cloudwatchLogGroup', type: 'string', arg: 'NAME', help: `also send audit records to this CloudWatch Logs group, one stream per instance (suggested: ${DEFAULT_LOG_GROUP})` },
+  { flag: 'cloudwatch-endpoint', env: 'S3GW_CLOUDWATCH_ENDPOINT', key: 'cloudwatchEndpoint', type: 'string', arg: 'URL', help: 'CloudWatch Logs endpoint (default: AWS)' },
+  { flag: 'cloudwatch-region', env: 'S3GW_CLOUDWATCH_REGION', key: 'cloudwatchRegion', type: 'string', arg: 'REGION', help: 'region of the log group (default: --s3-region)' },
+  { flag: 'instance-id', env: 'S3GW_INSTANCE_ID', key: 'instanceId', type: 'string', arg: 'NAME', help: 'name of this instance in audit records and its log stream (default: the host name)' },
+  { flag: 'workers', env: 'S3GW_WORKERS', key: 'workers', type: 'string', arg: 'N', help: 'worker processes sharing the listen socket, 1..256 (default: the number of cores)' },
+  { flag: 'proxy-protocol', env: 'S3GW_PROXY_PROTOCOL', key: 'proxyProtocol', type: 'boolean', help: 'expect a PROXY protocol v1 or v2 header on each connection (needs --trusted-proxy)' },
+  { flag: 'trusted-proxy', env: 'S3GW_TRUSTED_PROXY', key: 'trustedProxies', type: 'string', multiple: true, arg: 'CIDR', help: 'address range allowed to send PROXY headers, repeatable (env: comma-separated)' },
+  { flag: 'health-listen', env: 'S3GW_HEALTH_LISTEN', key: 'healthListen', type: 'string', arg: 'HOST:PORT', help: 'HTTP listener for /health and /metrics (default: none)' },
+  { flag: 'drain-timeout', env: 'S3GW_DRAIN_TIMEOUT', key: 'drainTimeout', type: 'string', arg: 'DURATION', help: 'on SIGTERM, how long running transfers may go on before they are closed (default 120s)' },
+  { flag: 'max-connections', env: 'S3GW_MAX_CONNECTIONS', key: 'maxConnections', type: 'string', arg: 'N', help: 'connections open at once (default 4096)' },
+  { flag: 'max-connections-per-address', env: 'S3GW_MAX_CONNECTIONS_PER_ADDRESS', key: 'maxConnectionsPerAddress', type: 'string', arg: 'N', help: 'connections open at once from one client address (default 100)' },
+  { flag: 'max-startups', env: 'S3GW_MAX_STARTUPS', key: 'maxStartups', type: 'string', arg: 'START:RATE:FULL', help: "connections not yet logged in, as sshd's MaxStartups: from START refuse RATE % rising to all at FULL (default 10:30:100)" },
+  { flag: 'idle-timeout', env: 'S3GW_IDLE_TIMEOUT', key: 'idleTimeout', type: 'string', arg: 'DURATION', help: 'close a logged-in connection with no session traffic for this long; 0 for never (default 30m)' },
+  { flag: 'login-grace', env: 'S3GW_LOGIN_GRACE', key: 'loginGrace', type: 'string', arg: 'DURATION', help: 'time from connect to a successful login (default 60s)' },
+  { flag: 'lockout-failures', env: 'S3GW_LOCKOUT_FAILURES', key: 'lockoutFailures', type: 'string', arg: 'N', help: 'failed logins from one address within --lockout-window that lock it out; 0 for never (default 10)' },
+  { flag: 'lockout-window', env: 'S3GW_LOCKOUT_WINDOW', key: 'lockoutWindow', type: 'string', arg: 'DURATION', help: 'window in which failed logins are counted (default 10m)' },
+  { flag: 'lockout-duration', env: 'S3GW_LOCKOUT_DURATION', key: 'lockoutDuration', type: 'string', arg: 'DURATION', help: 'how long a locked-out address is refused (default 15m)' },
+  { flag: 'max-channels', env: 'S3GW_MAX_CHANNELS', key: 'maxChannels', type: 'string', arg: 'N', help: 'sessions (channels) per connection (default 10)' },
+  { flag: 'max-handles', env: 'S3GW_MAX_HANDLES', key: 'maxHandles', type: 'string', arg: 'N', help: 'open SFTP files and directories per session (default 64)' },
+  { flag: 'stale-upload-age', env: 'S3GW_STALE_UPLOAD_AGE', key: 'staleUploadAge', type: 'string', arg: 'DURATION', help: "a key's pending multipart upload with no part stored for this long is aborted when the key is next uploaded (default 1h)" },
+  { flag: 'allow-root', env: 'S3GW_ALLOW_ROOT', key: 'allowRoot', type: 'boolean', help: 'run even as root (refused by default)' },
 ];
 
 export function helpText(): string {
@@ -257,8 +331,35 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     allowSshRsaSha1: raw.allowSshRsaSha1 === true,
     allowSha1Mac,
     logLevel: logLevel as Config['logLevel'],
+    auditLog: String(raw.auditLog ?? '-'),
+    cloudwatchLogGroup: logGroup('--cloudwatch-log-group', raw.cloudwatchLogGroup),
+    cloudwatchEndpoint: url('--cloudwatch-endpoint', raw.cloudwatchEndpoint),
+    cloudwatchRegion: '',
+    instanceId: instanceId(raw.instanceId),
+    workers: count('--workers', raw.workers, os.availableParallelism(), 1, 256),
+    proxyProtocol: raw.proxyProtocol === true,
+    trustedProxies: strings(raw.trustedProxies).map((c) => cidr('--trusted-proxy', c)),
+    healthListen: raw.healthListen === undefined ? undefined : hostPort('--health-listen', String(raw.healthListen)),
+    drainTimeoutMs: duration('--drain-timeout', raw.drainTimeout, 120_000),
+    maxConnections: count('--max-connections', raw.maxConnections, 4096, 1, 1_000_000),
+    maxConnectionsPerAddress: count('--max-connections-per-address', raw.maxConnectionsPerAddress, 100, 1, 1_000_000),
+    maxStartups: maxStartups(raw.maxStartups),
+    idleTimeoutMs: duration('--idle-timeout', raw.idleTimeout, 30 * 60_000, true),
+    loginGraceMs: duration('--login-grace', raw.loginGrace, 60_000),
+    lockoutFailures: count('--lockout-failures', raw.lockoutFailures, 10, 0, 1_000_000),
+    lockoutWindowMs: duration('--lockout-window', raw.lockoutWindow, 10 * 60_000),
+    lockoutDurationMs: duration('--lockout-duration', raw.lockoutDuration, 15 * 60_000),
+    maxChannels: count('--max-channels', raw.maxChannels, 10, 1, 1000),
+    maxHandles: count('--max-handles', raw.maxHandles, 64, 1, 100_000),
+    staleUploadAgeMs: duration('--stale-upload-age', raw.staleUploadAge, 3_600_000),
+    allowRoot: raw.allowRoot === true,
   };
+  config.cloudwatchRegion = raw.cloudwatchRegion === undefined ? config.s3Region : String(raw.cloudwatchRegion);
+  if (config.proxyProtocol && config.trustedProxies.length === 0) {
+    throw new ConfigError('--proxy-protocol: needs at least one --trusted-proxy CIDR (the load balancer\'s addresses)');
+  }
   if (!/^[a-z0-9-]+$/.test(config.s3Region)) throw new ConfigError(`--s3-region: not a region name: "${config.s3Region}"`);
+  if (!/^[a-z0-9-]+$/.test(config.cloudwatchRegion)) throw new ConfigError(`--cloudwatch-region: not a region name: "${config.cloudwatchRegion}"`);
   return { config, help, version };
 }
 
@@ -267,4 +368,83 @@ function oneOf<T extends string>(flag: string, value: string, allowed: readonly 
     throw new ConfigError(`${flag}: expected ${allowed.join(' or ')}, got "${value}"`);
   }
   return value as T;
+}
+
+function strings(v: unknown): string[] {
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v.map(String) : String(v).split(',')).map((x) => x.trim()).filter(Boolean);
+}
+
+/** A whole number in [min, max], or the fallback when unset. */
+function count(flag: string, v: unknown, fallback: number, min: number, max: number): number {
+  if (v === undefined) return fallback;
+  const s = String(v).trim();
+  const n = /^\d{1,9}$/.test(s) ? Number(s) : NaN;
+  if (!(n >= min && n <= max)) throw new ConfigError(`${flag}: must be a whole number from ${min} to ${max}, got "${s}"`);
+  return n;
+}
+
+/** "90s", "15m", "1h", "500ms", "2d" or plain seconds → milliseconds. */
+export function parseDuration(flag: string, v: unknown): number {
+  const s = String(v).trim();
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(s);
+  if (!m) throw new ConfigError(`${flag}: expected a duration such as 30s, 15m or 1h, got "${s}"`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's').toLowerCase() as 'ms' | 's' | 'm' | 'h' | 'd'];
+  const ms = Math.round(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(ms) || ms > 2 ** 31 - 1) throw new ConfigError(`${flag}: too long: "${s}" (at most 24 days)`);
+  return ms;
+}
+
+function duration(flag: string, v: unknown, fallback: number, zeroAllowed = false): number {
+  if (v === undefined) return fallback;
+  const ms = parseDuration(flag, v);
+  if (ms === 0 && !zeroAllowed) throw new ConfigError(`${flag}: must be more than 0`);
+  return ms;
+}
+
+function hostPort(flag: string, v: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(v);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) throw new ConfigError(`${flag}: expected HOST:PORT, got "${v}"`);
+  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', port };
+}
+
+/** An IPv4 or IPv6 CIDR (a bare address means that one address), normalised to "addr/bits". */
+function cidr(flag: string, v: string): string {
+  const [addr = '', bits, extra] = v.split('/');
+  const family = net.isIP(addr);
+  const max = family === 4 ? 32 : 128;
+  const n = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
+  if (family === 0 || extra !== undefined || !(n >= 0 && n <= max)) {
+    throw new ConfigError(`${flag}: expected an address range such as 10.0.0.0/16, got "${v}"`);
+  }
+  return `${addr}/${n}`;
+}
+
+function maxStartups(v: unknown): Config['maxStartups'] {
+  const s = String(v ?? '10:30:100').trim();
+  const m = /^(\d{1,7})(?::(\d{1,3}):(\d{1,7}))?$/.exec(s);
+  // sshd: a single number means start = full (refuse everything past it).
+  const start = m ? Number(m[1]) : NaN;
+  const rate = m?.[2] !== undefined ? Number(m[2]) : 100;
+  const full = m?.[3] !== undefined ? Number(m[3]) : start;
+  if (!m || start < 1 || rate < 1 || rate > 100 || full < start) {
+    throw new ConfigError(`--max-startups: expected START:RATE:FULL with 1 <= START <= FULL and RATE 1..100, got "${s}"`);
+  }
+  return { start, rate, full };
+}
+
+/** CloudWatch Logs group names: 1-512 of [.-_/#A-Za-z0-9]. */
+function logGroup(flag: string, v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v);
+  if (!/^[.\-_/#A-Za-z0-9]{1,512}$/.test(s)) throw new ConfigError(`${flag}: not a log group name: "${s}"`);
+  return s;
+}
+
+/** Instance names become CloudWatch stream names (no ':' or '*', 1-512 characters). */
+function instanceId(v: unknown): string {
+  const s = v === undefined ? os.hostname() : String(v);
+  if (!/^[^:*\u0000-\u001f]{1,200}$/.test(s)) throw new ConfigError(`--instance-id: 1-200 characters, no ':' or '*', got "${s}"`);
+  return s;
 }

@@ -172,4 +172,51 @@ Config('large-upload, checksum and partial-upload settings: defaults, env and re
   }
 });
 
+Config('operations settings: defaults, flags, env lists, durations and their bounds', () => {
+  const { config } = loadConfig([], {});
+  assert.is(config.auditLog, '-');
+  assert.is(config.cloudwatchLogGroup, undefined);
+  assert.is(config.instanceId, os.hostname());
+  assert.is(config.workers, os.availableParallelism());
+  assert.is(config.proxyProtocol, false);
+  assert.equal(config.trustedProxies, []);
+  assert.is(config.healthListen, undefined);
+  assert.is(config.drainTimeoutMs, 120_000);
+  assert.equal(config.maxStartups, { start: 10, rate: 30, full: 100 });
+  assert.is(config.idleTimeoutMs, 30 * 60_000);
+  assert.is(config.lockoutFailures, 10);
+  assert.is(config.maxHandles, 64);
+  assert.is(config.allowRoot, false);
+  const c = loadConfig(
+    ['--proxy-protocol', '--trusted-proxy', '10.0.0.0/16', '--trusted-proxy', '::1', '--health-listen', '127.0.0.1:9100',
+      '--drain-timeout', '1.5m', '--idle-timeout', '0', '--max-startups', '5', '--workers', '3', '--cloudwatch-log-group', '/s3gw/audit'],
+    { S3GW_LOCKOUT_WINDOW: '500ms', S3GW_ALLOW_ROOT: 'yes' },
+  ).config;
+  assert.equal(c.trustedProxies, ['10.0.0.0/16', '::1/128']);
+  assert.equal(c.healthListen, { host: '127.0.0.1', port: 9100 });
+  assert.is(c.drainTimeoutMs, 90_000);
+  assert.is(c.idleTimeoutMs, 0);
+  assert.equal(c.maxStartups, { start: 5, rate: 100, full: 5 });
+  assert.is(c.workers, 3);
+  assert.is(c.cloudwatchLogGroup, '/s3gw/audit');
+  assert.is(c.lockoutWindowMs, 500);
+  assert.is(c.allowRoot, true);
+  assert.equal(loadConfig([], { S3GW_TRUSTED_PROXY: '10.0.0.0/8, 192.168.1.7', S3GW_PROXY_PROTOCOL: '1' }).config.trustedProxies, [
+    '10.0.0.0/8',
+    '192.168.1.7/32',
+  ]);
+  fail(['--proxy-protocol'], {}, /--trusted-proxy/);
+  fail(['--trusted-proxy', '10.0.0.0/33'], {}, /--trusted-proxy/);
+  fail(['--trusted-proxy', 'example.com'], {}, /--trusted-proxy/);
+  fail(['--drain-timeout', '0'], {}, /--drain-timeout: must be more than 0/);
+  fail(['--drain-timeout', '5 weeks'], {}, /--drain-timeout/);
+  fail(['--idle-timeout', '30d'], {}, /too long/);
+  fail(['--max-startups', '10:30:5'], {}, /--max-startups/);
+  fail(['--max-startups', '10:0:100'], {}, /--max-startups/);
+  fail(['--workers', '0'], {}, /--workers/);
+  fail(['--health-listen', 'nope'], {}, /--health-listen/);
+  fail(['--cloudwatch-log-group', 'bad group'], {}, /--cloudwatch-log-group/);
+  fail(['--instance-id', 'a:b'], {}, /--instance-id/);
+});
+
 Config.run();
