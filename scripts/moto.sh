@@ -9,11 +9,13 @@
 #   scripts/moto.sh install   only install moto into .tools/moto-venv
 #
 # IAM enforcement: moto checks signatures and policies only after INITIAL_NO_AUTH_ACTION_COUNT
-# requests have gone through unchecked (moto/core/authorization.py). We set it to 2 and spend both
-# at once, right after the server comes up: CreateUser and CreateAccessKey for the test user. From
-# the third request on every call is checked: an unknown key gets InvalidClientTokenId and a wrong
-# secret SignatureDoesNotMatch. sts:GetCallerIdentity is always allowed to a valid key, so the user
-# needs no policy. The keys go to .state/moto-$PORT/test-user.json (mode 600).
+# requests have gone through unchecked (moto/core/authorization.py). We set it to 3 and spend all
+# at once, right after the server comes up: CreateUser, CreateAccessKey and PutUserPolicy for the
+# test user. From the fourth request on every call is checked: an unknown key gets
+# InvalidClientTokenId and a wrong secret SignatureDoesNotMatch. sts:GetCallerIdentity is always
+# allowed to a valid key; the policy gives the user what the gateway's own role needs for the
+# CloudWatch Logs audit sink (docs/operations.md "What the gateway needs"), plus GetLogEvents for
+# the tests that read the records back (moto checks actions, not resources). The keys go to .state/moto-$PORT/test-user.json (mode 600).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -64,7 +66,7 @@ start() {
   port_busy && die "127.0.0.1:$port is in use by another process: set S3GW_MOTO_PORT to a free port"
   mkdir -p "$state"
   rm -f "$creds"
-  INITIAL_NO_AUTH_ACTION_COUNT=2 setsid nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
+  INITIAL_NO_AUTH_ACTION_COUNT=3 setsid nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" \
     >"$logfile" 2>&1 </dev/null &
   echo $! >"$pidfile"
   # Wait for the port with plain TCP connects: an HTTP probe could spend one of the free calls.
@@ -74,7 +76,7 @@ start() {
     sleep 0.1
   done
   port_busy || die "moto_server did not open 127.0.0.1:$port within 10 s; see $logfile"
-  # The two unchecked calls. boto3 comes with moto; the bootstrap keys are never checked.
+  # The three unchecked calls. boto3 comes with moto; the bootstrap keys are never checked.
   (umask 077; AWS_ACCESS_KEY_ID=AKIABOOTSTRAP0000000 AWS_SECRET_ACCESS_KEY=bootstrap-not-checked \
     "$venv/bin/python" - "$endpoint" "$creds" <<'PY'
 import json, sys, boto3
@@ -82,6 +84,11 @@ endpoint, out = sys.argv[1], sys.argv[2]
 iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
 user = iam.create_user(UserName="s3gw-test")["User"]
 key = iam.create_access_key(UserName="s3gw-test")["AccessKey"]
+iam.put_user_policy(UserName="s3gw-test", PolicyName="s3gw-audit", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams",
+        "logs:GetLogEvents"]}]}))
 with open(out, "w") as f:
     json.dump({"endpoint": endpoint, "userName": user["UserName"], "arn": user["Arn"],
                "accessKeyId": key["AccessKeyId"], "secretAccessKey": key["SecretAccessKey"]}, f)

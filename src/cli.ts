@@ -5,6 +5,9 @@ import { loadOrCreateHostKeys, HostKeyError } from './transport/host-keys.js';
 import { createLogger } from './log.js';
 import { createGateway } from './gateway.js';
 import { respawnWithFlags } from './node-flags.js';
+import { fanOut, type AuditSink } from './audit/records.js';
+import { openAuditLog } from './audit/json-lines.js';
+import { createCloudWatchSink } from './audit/cloudwatch.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -45,7 +48,27 @@ function main(): void {
     }
     throw err;
   }
-  const server = createGateway(config, hostKeys, log);
+  const sinks: AuditSink[] = [];
+  try {
+    const local = openAuditLog(config.auditLog);
+    if (local) sinks.push(local);
+  } catch (err) {
+    process.stderr.write(`s3gw: --audit-log ${config.auditLog}: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  if (config.cloudwatchLogGroup !== undefined) {
+    sinks.push(
+      createCloudWatchSink({
+        logGroup: config.cloudwatchLogGroup,
+        logStream: config.instanceId,
+        region: config.cloudwatchRegion,
+        endpoint: config.cloudwatchEndpoint,
+        log: log.child({ component: 'audit' }),
+      }),
+    );
+  }
+  const audit = fanOut(sinks);
+  const server = createGateway(config, hostKeys, log, { audit });
   server.on('error', (err) => {
     process.stderr.write(`s3gw: --listen ${config.listenHost}:${config.listenPort}: ${err.message}\n`);
     process.exit(1);
@@ -62,7 +85,8 @@ function main(): void {
   const stop = () => {
     log.info('shutting down');
     server.close();
-    setTimeout(() => process.exit(0), 500).unref();
+    void audit.close().finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 15_000).unref();
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -8,13 +8,28 @@ import { serveSftp } from './sftp/server.js';
 import { parseScpCommand } from './scp/command.js';
 import { serveScp } from './scp/server.js';
 import { escapePeer, type Logger } from './log.js';
+import type { SftpEvent } from './sftp/events.js';
+import type { AuditRecord, AuditSink } from './audit/records.js';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * What the gateway reports to and asks of the rest of an instance. Every field is optional:
+ * absent, the gateway runs without it. Under --workers N these are forwarding implementations
+ * whose state lives in the primary process (src/ops/cluster.ts).
+ */
+export interface GatewayOps {
+  /** Audit records (src/audit/). */
+  audit?: AuditSink;
+}
 
 /**
  * Composes the gateway: the SSH server, IAM login, and per login an S3 backend signed with
  * that user's own keys behind the `sftp` subsystem and `scp -t` / `scp -f` exec requests.
  * Nothing is shared between users but the process.
  */
-export function createGateway(config: Config, hostKeys: readonly HostKey[], log: Logger): net.Server {
+export function createGateway(config: Config, hostKeys: readonly HostKey[], log: Logger, ops: GatewayOps = {}): net.Server {
+  const audit = ops.audit;
+  const instance = config.instanceId;
   const authenticator = createIamAuthenticator({
     endpoint: config.s3Endpoint,
     stsEndpoint: config.stsEndpoint,
@@ -32,8 +47,64 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
     macs: config.macs,
     allowSshRsaSha1: config.allowSshRsaSha1,
     allowSha1Mac: config.allowSha1Mac,
+    onLoginFailure: audit
+      ? (f) =>
+          audit.write({
+            time: new Date().toISOString(),
+            event: 'login_failed',
+            instance,
+            clientAddress: f.remoteAddress,
+            clientPort: f.remotePort,
+            clientVersion: f.clientVersion,
+            user: f.username,
+            method: f.method,
+            reason: f.reason,
+          })
+      : undefined,
     sessions: (principal, info) => {
-      const slog = log.child({ user: escapePeer(principal.accessKeyId), remote: `${info.remoteAddress}:${info.remotePort}` });
+      // Session ids: this connection's random id and a channel counter, unique per instance
+      // (and across a fleet in practice), shared by the log records and the audit records.
+      const connId = randomBytes(6).toString('hex');
+      let channels = 0;
+      let connectionClosed = false;
+      const slog = log.child({ user: escapePeer(principal.accessKeyId), remote: `${info.remoteAddress}:${info.remotePort}`, conn: connId });
+      /** Audit of one SFTP or SCP session: its start now, its events, and `end` for its end. */
+      const auditSession = (protocol: 'sftp' | 'scp') => {
+        const session = `${connId}-${channels++}`;
+        const started = performance.now();
+        let bytesIn = 0;
+        let bytesOut = 0;
+        const common = { instance, session, accessKeyId: principal.accessKeyId, clientAddress: info.remoteAddress };
+        audit?.write({
+          time: new Date().toISOString(),
+          event: 'session_start',
+          ...common,
+          clientPort: info.remotePort,
+          protocol,
+          clientVersion: escapePeer(info.clientVersion),
+          ...(principal.arn !== undefined ? { arn: principal.arn } : {}),
+        });
+        return {
+          session,
+          onEvent: (e: SftpEvent): void => {
+            if (e.type === 'upload') bytesIn += e.bytes;
+            else if (e.type === 'download') bytesOut += e.bytes;
+            audit?.write(eventRecord(e, common));
+          },
+          end: (err: Error | null): void => {
+            audit?.write({
+              time: new Date().toISOString(),
+              event: 'session_end',
+              ...common,
+              protocol,
+              ms: Math.round(performance.now() - started),
+              bytesIn,
+              bytesOut,
+              reason: err ? escapePeer(err.message) : connectionClosed ? 'disconnected' : 'closed',
+            });
+          },
+        };
+      };
       const backend = createS3Backend({
         credentials: principal.credentials(),
         endpoint: config.s3Endpoint,
@@ -61,6 +132,7 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
       };
       return {
         close() {
+          connectionClosed = true;
           void Promise.allSettled([...running])
             .then(() => backend.close())
             .catch((err: Error) => slog.warn('closing the S3 session failed', { err: err.message }));
@@ -68,11 +140,16 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
         subsystem(name) {
           if (name !== 'sftp') return undefined;
           return (channel) => {
-            const served = serveSftp(channel, backend, { log: slog });
+            const a = auditSession('sftp');
+            const served = serveSftp(channel, backend, { log: slog.child({ session: a.session }), onEvent: a.onEvent });
             track(served);
             served.then(
-              () => channel.exit(0),
+              () => {
+                a.end(null);
+                channel.exit(0);
+              },
               (err: Error) => {
+                a.end(err);
                 slog.warn('sftp session failed', { err: err.message });
                 channel.exit(1);
               },
@@ -92,14 +169,17 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
             };
           }
           return (channel) => {
-            const served = serveScp(channel, backend, cmd, { log: slog });
+            const a = auditSession('scp');
+            const served = serveScp(channel, backend, cmd, { log: slog.child({ session: a.session }), onEvent: a.onEvent });
             track(served);
             served.then(
               (status) => {
+                a.end(status === 0 ? null : new Error(`exit status ${status}`));
                 if (status !== 0) slog.info('scp ended with an error', { mode: cmd.mode, status });
                 channel.exit(status);
               },
               (err: Error) => {
+                a.end(err);
                 slog.warn('scp session failed', { err: err.message });
                 channel.exit(1);
               },
@@ -115,4 +195,22 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
 function oneLine(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 200);
+}
+
+/** An SFTP/SCP event as an audit record. Paths come from the peer: escaped. */
+function eventRecord(
+  e: SftpEvent,
+  common: { instance: string; session: string; accessKeyId: string; clientAddress: string },
+): AuditRecord {
+  const time = new Date().toISOString();
+  const error = e.error === undefined ? {} : { error: escapePeer(e.error, 512) };
+  switch (e.type) {
+    case 'upload':
+    case 'download':
+      return { time, event: e.type, ...common, path: escapePeer(e.path, 1024), bytes: e.bytes, ms: Math.round(e.ms), ok: e.ok, ...error };
+    case 'rename':
+      return { time, event: 'rename', ...common, from: escapePeer(e.from, 1024), to: escapePeer(e.to, 1024), overwrite: e.overwrite, ok: e.ok, ...error };
+    default:
+      return { time, event: e.type, ...common, path: escapePeer(e.path, 1024), ok: e.ok, ...error };
+  }
 }

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { Transport, type TransportConfig } from './transport/transport.js';
 import { Userauth, type UserauthConfig } from './auth/userauth.js';
 import type { Authenticator, AuthMethod } from './auth/authenticator.js';
+import type { LoginFailure } from './auth/userauth.js';
 import { Connection, type SessionHandlers } from './channels/connection.js';
 import type { HostKey } from './transport/host-key-types.js';
 import {
@@ -18,6 +19,8 @@ import { escapePeer, silentLogger, type Logger } from './log.js';
 export interface SshServerOptions<P> {
   hostKeys: readonly HostKey[];
   authenticator: Authenticator<P>;
+  /** Each counted failed login attempt (audit log, lockout). */
+  onLoginFailure?: (failure: LoginFailure) => void;
   /** Called once per authenticated connection: what its sessions may run. */
   sessions: (principal: P, info: SessionInfo) => SessionHandlers;
   log?: Logger;
@@ -108,6 +111,7 @@ function plan<P>(opts: SshServerOptions<P>): ServerPlan<P> {
       maxPasswordBytes: opts.maxPasswordBytes ?? d.maxPasswordBytes,
       failDelayMs: opts.failDelayMs ?? d.failDelayMs,
       publicKeyAlgorithms: sigAlgs,
+      onFailure: opts.onLoginFailure,
     },
     channels: {
       maxChannels: opts.maxChannels ?? d.maxChannels,
@@ -158,6 +162,7 @@ function userauthConfig<P>(u: ServerPlan<P>['userauth'], log: Logger): UserauthC
     failDelayMs: u.failDelayMs,
     publicKeyAlgorithms: u.publicKeyAlgorithms,
     log,
+    onFailure: u.onFailure,
   };
 }
 

@@ -18,7 +18,7 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { suite, type Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig, type Config } from '../../src/config.js';
-import { createGateway } from '../../src/gateway.js';
+import { createGateway, type GatewayOps } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { admin, s3env, BUCKET, pendingUploads, removePrefix } from '../s3/fixture.js';
 import type { S3Credentials, S3TestEnv } from './s3-env.js';
@@ -49,7 +49,7 @@ const LOG_KEEP = 5000;
  * Starts the gateway on 127.0.0.1:0 with the local S3 as its endpoint. Logs are kept in memory
  * (and printed too with S3GW_TEST_LOG=1) so a failing test can show what the gateway said.
  */
-export async function startGateway(extraArgs: string[] = []): Promise<Gateway> {
+export async function startGateway(extraArgs: string[] = [], ops: GatewayOps = {}): Promise<Gateway> {
   const env = await s3env();
   const { config } = loadConfig(
     [
@@ -71,7 +71,7 @@ export async function startGateway(extraArgs: string[] = []): Promise<Gateway> {
     // Trimmed in batches, so a debug line per packet costs no more than the push.
     if (logs.length > 2 * LOG_KEEP) dropped += logs.splice(0, logs.length - LOG_KEEP).length;
   });
-  const server = createGateway(config, fixtureHostKeys(), log);
+  const server = createGateway(config, fixtureHostKeys(), log, ops);
   const sockets = new Set<net.Socket>();
   server.on('connection', (s: net.Socket) => {
     sockets.add(s);

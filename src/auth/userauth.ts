@@ -23,6 +23,17 @@ export interface UserauthConfig<P> {
   /** Signature algorithms accepted for user keys (the server-sig-algs list). */
   publicKeyAlgorithms: readonly string[];
   log: Logger;
+  /** Each counted failure, for the audit log and the lockout (the free `none` probe is not one). */
+  onFailure?: ((failure: LoginFailure) => void) | undefined;
+}
+
+/** A failed login attempt as the audit log and the limits see it: never the secret. */
+export interface LoginFailure extends RemoteInfo {
+  /** The user name as sent, escaped (an access key ID, or whatever the client typed). */
+  username: string;
+  method: string;
+  reason: string;
+  clientVersion: string;
 }
 
 export interface RemoteInfo {
@@ -319,6 +330,16 @@ export class Userauth<P> {
   #fail(username: string, method: string, reason: string, counted: boolean, start: number, delay = true): void {
     if (counted) this.#failures++;
     this.#c.log.info('login failed', { user: escapePeer(username), method: escapePeer(method), reason });
+    if (counted && this.#c.onFailure) {
+      this.#c.onFailure({
+        remoteAddress: this.#remote.remoteAddress,
+        remotePort: this.#remote.remotePort,
+        username: escapePeer(username),
+        method: escapePeer(method),
+        reason,
+        clientVersion: escapePeer(this.#t.clientIdent),
+      });
+    }
     const finish = () => {
       if (this.#t.closed) return;
       if (this.#failures >= this.#c.maxAttempts) {
