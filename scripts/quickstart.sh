@@ -24,5 +24,9 @@ s3gw quick start
   (other users: bash scripts/local-s3.sh env)
 
 MSG
+# The gateway refuses to run as root; a fresh machine (or a container) may well be logged in as
+# root, and this is a local demo, so it is allowed here with the flag that says so.
+extra=()
+if [ "$(id -u)" = 0 ]; then extra+=(--allow-root); fi
 exec node --initial-old-space-size=64 --max-semi-space-size=4 dist/src/cli.js --listen "127.0.0.1:${port}" --state-dir .state \
-  --s3-endpoint "${S3GW_TEST_S3_ENDPOINT}" --s3-path-style --s3-region "${S3GW_TEST_REGION:-us-east-1}"
+  --s3-endpoint "${S3GW_TEST_S3_ENDPOINT}" --s3-path-style --s3-region "${S3GW_TEST_REGION:-us-east-1}" "${extra[@]}"

@@ -35,6 +35,12 @@ function main(): void {
   }
   if (respawnWithFlags()) return;
   const config = parsed.config;
+  if (process.getuid?.() === 0 && !config.allowRoot) {
+    // Nothing here needs privilege (listen on 2222, let the load balancer or a redirect map
+    // port 22), and a process parsing hostile input should hold as little as it can.
+    process.stderr.write('s3gw: refusing to run as root: run it as an unprivileged user, or pass --allow-root\n');
+    process.exit(2);
+  }
   const log = createLogger(config.logLevel);
   let hostKeys;
   try {

@@ -11,6 +11,7 @@ import { escapePeer, type Logger } from './log.js';
 import type { SftpEvent } from './sftp/events.js';
 import type { AuditRecord, AuditSink } from './audit/records.js';
 import { randomBytes } from 'node:crypto';
+import { admissionFromConfig, type Admission } from './ops/limits.js';
 
 /**
  * What the gateway reports to and asks of the rest of an instance. Every field is optional:
@@ -20,6 +21,11 @@ import { randomBytes } from 'node:crypto';
 export interface GatewayOps {
   /** Audit records (src/audit/). */
   audit?: AuditSink;
+  /**
+   * Connection limits and lockouts (src/ops/limits.ts). Absent: built from the config, so the
+   * limits are on by default; under --workers N the primary holds the state.
+   */
+  admission?: Admission;
 }
 
 /**
@@ -30,6 +36,7 @@ export interface GatewayOps {
 export function createGateway(config: Config, hostKeys: readonly HostKey[], log: Logger, ops: GatewayOps = {}): net.Server {
   const audit = ops.audit;
   const instance = config.instanceId;
+  const admission = ops.admission ?? admissionFromConfig(config);
   const authenticator = createIamAuthenticator({
     endpoint: config.s3Endpoint,
     stsEndpoint: config.stsEndpoint,
@@ -47,6 +54,14 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
     macs: config.macs,
     allowSshRsaSha1: config.allowSshRsaSha1,
     allowSha1Mac: config.allowSha1Mac,
+    admission,
+    idleTimeoutMs: config.idleTimeoutMs,
+    loginGraceMs: config.loginGraceMs,
+    maxChannels: config.maxChannels,
+    onRefused: audit
+      ? (client, reason) =>
+          audit.write({ time: new Date().toISOString(), event: 'connection_refused', instance, clientAddress: client.address, reason })
+      : undefined,
     onLoginFailure: audit
       ? (f) =>
           audit.write({
@@ -141,7 +156,11 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
           if (name !== 'sftp') return undefined;
           return (channel) => {
             const a = auditSession('sftp');
-            const served = serveSftp(channel, backend, { log: slog.child({ session: a.session }), onEvent: a.onEvent });
+            const served = serveSftp(channel, backend, {
+              log: slog.child({ session: a.session }),
+              onEvent: a.onEvent,
+              maxHandles: config.maxHandles,
+            });
             track(served);
             served.then(
               () => {

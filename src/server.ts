@@ -14,6 +14,14 @@ import {
   userKeyAlgorithms,
 } from './transport/algorithms.js';
 import { escapePeer, silentLogger, type Logger } from './log.js';
+import { DISCONNECT } from './transport/constants.js';
+import type { Admission } from './ops/limits.js';
+
+/** Who is on the other end of a connection: the TCP peer, or what a PROXY header said. */
+export interface ClientAddress {
+  address: string;
+  port: number;
+}
 
 /** Everything about the SSH side of the gateway, with the defaults of `sshDefaults`. */
 export interface SshServerOptions<P> {
@@ -44,6 +52,17 @@ export interface SshServerOptions<P> {
   maxChannels?: number;
   windowSize?: number;
   maxChannelPacket?: number;
+  /** Connection limits and lockouts, asked at accept (src/ops/limits.ts). Absent: none. */
+  admission?: Admission;
+  /** A connection refused at accept, with the reason it was given. */
+  onRefused?: (client: ClientAddress, reason: string) => void;
+  /**
+   * The client's address, read before anything is sent (PROXY protocol); null closes the
+   * connection. Default: the socket's peer.
+   */
+  resolveClient?: (socket: net.Socket) => Promise<ClientAddress | null>;
+  /** A logged-in connection with no session traffic this long is closed; 0 or absent: never. */
+  idleTimeoutMs?: number;
   /** Test hook: key-exchange implementations (see TransportConfig.kexMethods). */
   kexMethods?: TransportConfig['kexMethods'];
 }
@@ -111,7 +130,13 @@ function plan<P>(opts: SshServerOptions<P>): ServerPlan<P> {
       maxPasswordBytes: opts.maxPasswordBytes ?? d.maxPasswordBytes,
       failDelayMs: opts.failDelayMs ?? d.failDelayMs,
       publicKeyAlgorithms: sigAlgs,
-      onFailure: opts.onLoginFailure,
+      onFailure:
+        opts.admission || opts.onLoginFailure
+          ? (f) => {
+              opts.admission?.authFailed(f.remoteAddress);
+              opts.onLoginFailure?.(f);
+            }
+          : undefined,
     },
     channels: {
       maxChannels: opts.maxChannels ?? d.maxChannels,
@@ -126,7 +151,11 @@ function plan<P>(opts: SshServerOptions<P>): ServerPlan<P> {
  * protocol once a user is in. Returns the transport (its 'close' event ends the story).
  */
 export function serveConnection<P>(socket: net.Socket, opts: SshServerOptions<P>): Transport {
-  return serve(socket, plan(opts));
+  return serve(socket, plan(opts), peerOf(socket));
+}
+
+function peerOf(socket: net.Socket): ClientAddress {
+  return { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
 }
 
 /*
@@ -166,10 +195,16 @@ function userauthConfig<P>(u: ServerPlan<P>['userauth'], log: Logger): UserauthC
   };
 }
 
-function serve<P>(socket: net.Socket, p: ServerPlan<P>): Transport {
-  const log = p.log.child({ remote: `${socket.remoteAddress}:${socket.remotePort}` });
+function serve<P>(
+  socket: net.Socket,
+  p: ServerPlan<P>,
+  client: ClientAddress,
+  admitted?: number,
+  idle?: Set<{ connection: Connection; transport: Transport }>,
+): Transport {
+  const log = p.log.child({ remote: `${client.address}:${client.port}` });
   const transport = new Transport(socket, transportConfig(p.transport, log));
-  const remote = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 };
+  const remote = { remoteAddress: client.address, remotePort: client.port };
   // Userauth is dropped once it succeeds (it unhooks itself); only the Connection stays.
   new Userauth<P>(transport, userauthConfig(p.userauth, log), remote, (principal, username, method) => {
     const info: SessionInfo = {
@@ -180,24 +215,108 @@ function serve<P>(socket: net.Socket, p: ServerPlan<P>): Transport {
       clientVersion: transport.clientIdent,
     };
     const c = p.channels;
-    new Connection(transport, {
+    if (admitted !== undefined) p.opts.admission?.authenticated(admitted);
+    const connection = new Connection(transport, {
       maxChannels: c.maxChannels,
       windowSize: c.windowSize,
       maxPacket: c.maxPacket,
       handlers: p.opts.sessions(principal, info),
       log,
     });
+    if (idle) {
+      const entry = { connection, transport };
+      idle.add(entry);
+      transport.on('close', () => idle.delete(entry));
+    }
   });
   transport.on('close', (err: Error | null) => {
+    if (admitted !== undefined) p.opts.admission?.closed(admitted);
     log.info('connection closed', err ? { reason: escapePeer(err.message) } : undefined);
   });
   return transport;
 }
 
+/**
+ * Takes one accepted socket through the checks that cost no SSH work: the client's address
+ * (PROXY header), then admission. A refused connection is told why in one line before the SSH
+ * version exchange (RFC 4253 §4.2 lets a server send other lines first) and closed.
+ */
+async function accept<P>(socket: net.Socket, p: ServerPlan<P>, idle: Set<{ connection: Connection; transport: Transport }> | undefined): Promise<void> {
+  // Until the Transport takes the socket over, an error (a reset) must not be unhandled.
+  const early = (): void => {};
+  socket.on('error', early);
+  const opts = p.opts;
+  let client: ClientAddress | null;
+  try {
+    client = opts.resolveClient ? await opts.resolveClient(socket) : peerOf(socket);
+  } catch (err) {
+    p.log.info('connection dropped before SSH', { remote: `${socket.remoteAddress}:${socket.remotePort}`, reason: (err as Error).message });
+    client = null;
+  }
+  if (client === null) {
+    socket.destroy();
+    return;
+  }
+  let admitted: number | undefined;
+  if (opts.admission) {
+    let answer;
+    try {
+      answer = await opts.admission.open(client.address);
+    } catch (err) {
+      p.log.error('admission failed', { err: (err as Error).message });
+      socket.destroy();
+      return;
+    }
+    if ('refused' in answer) {
+      p.log.info('connection refused', { remote: `${client.address}:${client.port}`, reason: answer.refused });
+      opts.onRefused?.(client, answer.refused);
+      socket.end(`s3gw: ${answer.refused}\r\n`);
+      setTimeout(() => socket.destroy(), 2000).unref();
+      return;
+    }
+    admitted = answer.id;
+    if (socket.destroyed) {
+      opts.admission.closed(admitted);
+      return;
+    }
+  }
+  socket.off('error', early);
+  serve(socket, p, client, admitted, idle);
+}
+
+/**
+ * Closes logged-in connections whose sessions have been quiet for `timeoutMs`. One timer for
+ * the whole server, checking a timestamp each connection keeps, rather than a timer reset per
+ * packet; a connection is closed between timeoutMs and timeoutMs plus a quarter of it (at most
+ * 30 s) after its last use.
+ */
+function startIdleSweep(live: Set<{ connection: Connection; transport: Transport }>, timeoutMs: number, log: Logger): NodeJS.Timeout {
+  const every = Math.max(100, Math.min(30_000, Math.floor(timeoutMs / 4)));
+  const timer = setInterval(() => {
+    const now = performance.now();
+    for (const { connection, transport } of live) {
+      if (now - connection.lastActivity >= timeoutMs && !transport.closed) {
+        log.info('idle timeout', { idleMs: Math.round(now - connection.lastActivity) });
+        transport.disconnect(DISCONNECT.BY_APPLICATION, `idle for ${Math.round(timeoutMs / 1000)} s`);
+      }
+    }
+  }, every);
+  timer.unref();
+  return timer;
+}
+
 /** A listening server for `serveConnection`. */
 export function createSshServer<P>(opts: SshServerOptions<P>): net.Server {
   const p = plan(opts);
-  return net.createServer({ noDelay: true }, (socket) => {
-    serve(socket, p);
+  const idleMs = opts.idleTimeoutMs ?? 0;
+  const live = idleMs > 0 ? new Set<{ connection: Connection; transport: Transport }>() : undefined;
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    if (!opts.admission && !opts.resolveClient) serve(socket, p, peerOf(socket), undefined, live);
+    else void accept(socket, p, live);
   });
+  if (live) {
+    const timer = startIdleSweep(live, idleMs, p.log);
+    server.on('close', () => clearInterval(timer));
+  }
+  return server;
 }

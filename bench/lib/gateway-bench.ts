@@ -317,6 +317,9 @@ export class Gateway {
       '--s3-endpoint', o.store.endpoint,
       '--s3-region', o.store.region,
       '--s3-path-style',
+      // One process, the one measured; benchmarks run as root on the bench machine.
+      '--workers', '1',
+      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
     ];
     const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: o.dir }));
     const gw = new Gateway(child, port, o.logFile);

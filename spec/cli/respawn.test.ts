@@ -44,7 +44,7 @@ test('without NODE_FLAGS the CLI serves from a child node started with them, and
   delete env.S3GW_NO_RESPAWN;
   const parent = spawn(
     process.execPath,
-    [CLI, '--listen', '127.0.0.1:0', '--state-dir', dir, '--s3-endpoint', 'http://127.0.0.1:9', '--s3-path-style'],
+    [CLI, '--listen', '127.0.0.1:0', '--state-dir', dir, '--s3-endpoint', 'http://127.0.0.1:9', '--s3-path-style', '--workers', '1', ...(process.getuid?.() === 0 ? ['--allow-root'] : [])],
     { stdio: ['ignore', 'pipe', 'pipe'], env },
   );
   try {

@@ -152,6 +152,37 @@ def op_open_read(sftp, op):
     return {"bytes": len(data)}
 
 
+def op_open_many(sftp, op):
+    """Opens `count` handles on one file and keeps them open; reports how many opened and why
+    the first refused one failed. All are closed at the end."""
+    handles, error = [], None
+    for _ in range(op["count"]):
+        try:
+            handles.append(sftp.open(op["path"], "rb"))
+        except (IOError, OSError) as e:
+            error = message_of(e)
+            break
+    for f in handles:
+        f.close()
+    return {"opened": len(handles), "error": error}
+
+
+def op_more_channels(sftp, op):
+    """Opens `count` more session channels on the SFTP session's connection; reports how many
+    the server accepted and the first refusal."""
+    t = sftp.get_channel().get_transport()
+    opened, error = [], None
+    for _ in range(op["count"]):
+        try:
+            opened.append(t.open_session(timeout=TIMEOUT))
+        except Exception as e:  # paramiko.ChannelException: (code, text)
+            error = repr(e)
+            break
+    for ch in opened:
+        ch.close()
+    return {"opened": len(opened), "error": error}
+
+
 def op_read_ranges(sftp, op):
     """Random reads on one handle: seek and read each [offset, length], out of order."""
     out = []
@@ -331,6 +362,8 @@ OPS = {
     "chmod": op_chmod,
     "openRead": op_open_read,
     "readRanges": op_read_ranges,
+    "openMany": op_open_many,
+    "moreChannels": op_more_channels,
     "winscp": op_winscp,
     "check": op_check,
     "winscpCut": op_winscp_cut,

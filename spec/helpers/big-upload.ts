@@ -113,6 +113,9 @@ export async function startGatewayProcess(o: GatewayProcessOptions): Promise<Gat
     '--s3-region', o.region,
     '--s3-path-style',
     '--log-level', o.logLevel ?? 'info',
+    // One process, the one measured and signalled; tests run as root here (and in CI).
+    '--workers', '1',
+    ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
     ...(o.args ?? []),
   ];
   const child = spawn(process.execPath, args, {

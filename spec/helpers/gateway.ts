@@ -58,6 +58,10 @@ export async function startGateway(extraArgs: string[] = [], ops: GatewayOps = {
       '--s3-region', env.region,
       '--s3-path-style',
       '--log-level', 'debug',
+      // Suites log in with wrong secrets on purpose, all from 127.0.0.1, in one gateway: the
+      // default lockout (10 failures) would refuse later cases. spec/gateway/limits.test.ts
+      // tests the lockout with its own settings (a later flag wins).
+      '--lockout-failures', '0',
       ...extraArgs,
     ],
     {},

@@ -54,6 +54,11 @@ export class Connection {
   readonly #c: ConnectionConfig;
   readonly #channels = new Map<number, Channel>();
   #nextId = 0;
+  /**
+   * performance.now() of the last message that shows the client using a session: anything but
+   * global requests (keepalives) and their replies. The idle timeout reads it (src/server.ts).
+   */
+  lastActivity = performance.now();
   /** Shared by this connection's channels rather than made per channel. */
   readonly #onGone = (gone: Channel) => {
     if (this.#channels.get(gone.localId) === gone) this.#channels.delete(gone.localId);
@@ -83,7 +88,11 @@ export class Connection {
   }
 
   #onMessage(p: Buffer): void {
-    switch (p[0]) {
+    const type = p[0];
+    if (type !== MSG.GLOBAL_REQUEST && type !== MSG.REQUEST_SUCCESS && type !== MSG.REQUEST_FAILURE) {
+      this.lastActivity = performance.now();
+    }
+    switch (type) {
       case MSG.CHANNEL_DATA: {
         // RFC 4254 §5.2: uint32 recipient channel, string data. Parsed by hand: this is the
         // hot path, and the data stays a view of the packet.
