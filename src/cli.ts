@@ -8,6 +8,8 @@ import { respawnWithFlags } from './node-flags.js';
 import { fanOut, type AuditSink } from './audit/records.js';
 import { openAuditLog } from './audit/json-lines.js';
 import { createCloudWatchSink } from './audit/cloudwatch.js';
+import { GatewayMetrics, render } from './ops/metrics.js';
+import { createHealthServer } from './ops/http.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -74,7 +76,23 @@ function main(): void {
     );
   }
   const audit = fanOut(sinks);
-  const server = createGateway(config, hostKeys, log, { audit });
+  const dropped = (): number => sinks.reduce((n, s) => n + ((s as { dropped?: number }).dropped ?? 0), 0);
+  const metrics = new GatewayMetrics(dropped);
+  const server = createGateway(config, hostKeys, log, { audit, metrics });
+  let state: 'starting' | 'ok' | 'draining' = 'starting';
+  if (config.healthListen) {
+    const hl = config.healthListen;
+    const health = createHealthServer({ health: () => state, metrics: () => render(metrics.registry.snapshot()) });
+    health.on('error', (err) => {
+      process.stderr.write(`s3gw: --health-listen ${hl.host}:${hl.port}: ${err.message}\n`);
+      process.exit(1);
+    });
+    health.listen(hl.port, hl.host, () => {
+      const a = health.address();
+      log.info('health and metrics on http://' + (typeof a === 'object' && a ? `${a.address}:${a.port}` : String(a)));
+    });
+    health.unref();
+  }
   server.on('error', (err) => {
     process.stderr.write(`s3gw: --listen ${config.listenHost}:${config.listenPort}: ${err.message}\n`);
     process.exit(1);
@@ -82,20 +100,35 @@ function main(): void {
   server.listen(config.listenPort, config.listenHost, () => {
     const addr = server.address();
     const where = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
+    state = 'ok';
     log.info(`s3gw ${version()} listening on ${where}`, {
       s3: config.s3Endpoint ?? 'AWS',
       region: config.s3Region,
       sse: config.sse.kmsKeyId ? `${config.sse.mode}:${config.sse.kmsKeyId}` : config.sse.mode,
     });
   });
-  const stop = () => {
-    log.info('shutting down');
-    server.close();
-    void audit.close().finally(() => process.exit(0));
-    setTimeout(() => process.exit(0), 15_000).unref();
+  // SIGTERM drains (docs/operations.md "Signals"); a second signal ends the process at once.
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting without waiting`);
+      process.exit(1);
+    }
+    stopping = true;
+    state = 'draining';
+    log.info('shutting down: draining', { signal, drainTimeoutMs: config.drainTimeoutMs });
+    void server
+      .drain(config.drainTimeoutMs)
+      .catch((err: Error) => log.error('drain failed', { err: err.message }))
+      .then(() => audit.close())
+      .finally(() => {
+        metrics.stop();
+        log.info('stopped');
+        process.exit(0);
+      });
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
 main();

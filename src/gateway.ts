@@ -1,5 +1,4 @@
-import type net from 'node:net';
-import { createSshServer } from './server.js';
+import { createSshServer, type SshServer } from './server.js';
 import type { Config } from './config.js';
 import type { HostKey } from './transport/host-key-types.js';
 import { createIamAuthenticator, type IamPrincipal } from './auth/iam.js';
@@ -12,6 +11,7 @@ import type { SftpEvent } from './sftp/events.js';
 import type { AuditRecord, AuditSink } from './audit/records.js';
 import { randomBytes } from 'node:crypto';
 import { admissionFromConfig, type Admission } from './ops/limits.js';
+import type { GatewayMetrics } from './ops/metrics.js';
 
 /**
  * What the gateway reports to and asks of the rest of an instance. Every field is optional:
@@ -26,15 +26,23 @@ export interface GatewayOps {
    * limits are on by default; under --workers N the primary holds the state.
    */
   admission?: Admission;
+  /** Counters and gauges for /metrics (src/ops/metrics.ts). */
+  metrics?: GatewayMetrics;
 }
+
+/** The gateway's listening server; its drain also waits for the S3 sessions to wind up. */
+export type GatewayServer = SshServer;
 
 /**
  * Composes the gateway: the SSH server, IAM login, and per login an S3 backend signed with
  * that user's own keys behind the `sftp` subsystem and `scp -t` / `scp -f` exec requests.
  * Nothing is shared between users but the process.
  */
-export function createGateway(config: Config, hostKeys: readonly HostKey[], log: Logger, ops: GatewayOps = {}): net.Server {
+export function createGateway(config: Config, hostKeys: readonly HostKey[], log: Logger, ops: GatewayOps = {}): GatewayServer {
   const audit = ops.audit;
+  const metrics = ops.metrics;
+  // Connections' S3 sessions still winding up (uploads kept or aborted) after the connection went.
+  const windingUp = new Set<Promise<unknown>>();
   const instance = config.instanceId;
   const admission = ops.admission ?? admissionFromConfig(config);
   const authenticator = createIamAuthenticator({
@@ -45,7 +53,7 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
     mode: config.authMode,
     log,
   });
-  return createSshServer<IamPrincipal>({
+  const server = createSshServer<IamPrincipal>({
     hostKeys,
     authenticator,
     log,
@@ -58,13 +66,16 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
     idleTimeoutMs: config.idleTimeoutMs,
     loginGraceMs: config.loginGraceMs,
     maxChannels: config.maxChannels,
-    onRefused: audit
-      ? (client, reason) =>
-          audit.write({ time: new Date().toISOString(), event: 'connection_refused', instance, clientAddress: client.address, reason })
-      : undefined,
-    onLoginFailure: audit
-      ? (f) =>
-          audit.write({
+    onConnection: metrics ? (open) => (open ? metrics.connections.inc() : metrics.connections.dec()) : undefined,
+    onRefused: (client, reason) => {
+      metrics?.refused.inc({ reason });
+      audit?.write({ time: new Date().toISOString(), event: 'connection_refused', instance, clientAddress: client.address, reason });
+    },
+    onLoginFailure:
+      audit || metrics
+        ? (f) => {
+            metrics?.logins.inc({ outcome: 'failure' });
+            audit?.write({
             time: new Date().toISOString(),
             event: 'login_failed',
             instance,
@@ -74,14 +85,21 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
             user: f.username,
             method: f.method,
             reason: f.reason,
-          })
-      : undefined,
+            });
+          }
+        : undefined,
     sessions: (principal, info) => {
       // Session ids: this connection's random id and a channel counter, unique per instance
       // (and across a fleet in practice), shared by the log records and the audit records.
       const connId = randomBytes(6).toString('hex');
       let channels = 0;
       let connectionClosed = false;
+      /** Transfers running on this connection's sessions: open SFTP file handles, SCP commands. */
+      let transfers = 0;
+      const onTransfers = (d: number): void => {
+        transfers += d;
+      };
+      metrics?.logins.inc({ outcome: 'success' });
       const slog = log.child({ user: escapePeer(principal.accessKeyId), remote: `${info.remoteAddress}:${info.remotePort}`, conn: connId });
       /** Audit of one SFTP or SCP session: its start now, its events, and `end` for its end. */
       const auditSession = (protocol: 'sftp' | 'scp') => {
@@ -90,6 +108,8 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
         let bytesIn = 0;
         let bytesOut = 0;
         const common = { instance, session, accessKeyId: principal.accessKeyId, clientAddress: info.remoteAddress };
+        metrics?.sessions.inc({ protocol });
+        metrics?.sessionsTotal.inc({ protocol });
         audit?.write({
           time: new Date().toISOString(),
           event: 'session_start',
@@ -104,9 +124,11 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
           onEvent: (e: SftpEvent): void => {
             if (e.type === 'upload') bytesIn += e.bytes;
             else if (e.type === 'download') bytesOut += e.bytes;
+            if (metrics) countEvent(metrics, e);
             audit?.write(eventRecord(e, common));
           },
           end: (err: Error | null): void => {
+            metrics?.sessions.dec({ protocol });
             audit?.write({
               time: new Date().toISOString(),
               event: 'session_end',
@@ -135,6 +157,7 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
         // WinSCP renames its name.filepart in the same session right after CLOSE (filepart.ts).
         parkFileparts: /^SSH-2\.0-WinSCP/i.test(info.clientVersion),
         log: slog,
+        ...(metrics ? { onRequest: metrics.onS3Request } : {}),
       });
       // SFTP and SCP sessions still finishing. The store is closed only after them: a session
       // that ends with the connection decides what becomes of its open uploads (kept for resume,
@@ -148,10 +171,13 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
       return {
         close() {
           connectionClosed = true;
-          void Promise.allSettled([...running])
+          const done = Promise.allSettled([...running])
             .then(() => backend.close())
             .catch((err: Error) => slog.warn('closing the S3 session failed', { err: err.message }));
+          windingUp.add(done);
+          void done.finally(() => windingUp.delete(done));
         },
+        busy: () => transfers > 0,
         subsystem(name) {
           if (name !== 'sftp') return undefined;
           return (channel) => {
@@ -160,6 +186,7 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
               log: slog.child({ session: a.session }),
               onEvent: a.onEvent,
               maxHandles: config.maxHandles,
+              onTransfers,
             });
             track(served);
             served.then(
@@ -191,6 +218,9 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
             const a = auditSession('scp');
             const served = serveScp(channel, backend, cmd, { log: slog.child({ session: a.session }), onEvent: a.onEvent });
             track(served);
+            // An SCP command is one transfer from start to end.
+            onTransfers(1);
+            void served.finally(() => onTransfers(-1)).catch(() => {});
             served.then(
               (status) => {
                 a.end(status === 0 ? null : new Error(`exit status ${status}`));
@@ -206,6 +236,16 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
           };
         },
       };
+    },
+  });
+  const drainConnections = server.drain;
+  return Object.assign(server, {
+    async drain(deadlineMs: number): Promise<void> {
+      metrics?.draining.set({}, 1);
+      await drainConnections(deadlineMs);
+      // Uploads cut off at the deadline are kept for resume or aborted in S3 now: wait for that,
+      // boundedly, so the process does not exit with multipart uploads left behind.
+      await Promise.race([Promise.allSettled([...windingUp]), new Promise((r) => setTimeout(r, 30_000).unref())]);
     },
   });
 }
@@ -231,5 +271,15 @@ function eventRecord(
       return { time, event: 'rename', ...common, from: escapePeer(e.from, 1024), to: escapePeer(e.to, 1024), overwrite: e.overwrite, ok: e.ok, ...error };
     default:
       return { time, event: e.type, ...common, path: escapePeer(e.path, 1024), ok: e.ok, ...error };
+  }
+}
+
+function countEvent(m: GatewayMetrics, e: SftpEvent): void {
+  const outcome = e.ok ? 'ok' : 'error';
+  if (e.type === 'upload' || e.type === 'download') {
+    m.transfers.inc({ kind: e.type, outcome });
+    m.bytes.inc({ direction: e.type === 'upload' ? 'in' : 'out' }, e.bytes);
+  } else {
+    m.operations.inc({ operation: e.type, outcome });
   }
 }

@@ -63,6 +63,8 @@ export interface SshServerOptions<P> {
   resolveClient?: (socket: net.Socket) => Promise<ClientAddress | null>;
   /** A logged-in connection with no session traffic this long is closed; 0 or absent: never. */
   idleTimeoutMs?: number;
+  /** A connection was admitted (true) or is gone (false): the metrics' open-connection gauge. */
+  onConnection?: (open: boolean) => void;
   /** Test hook: key-exchange implementations (see TransportConfig.kexMethods). */
   kexMethods?: TransportConfig['kexMethods'];
 }
@@ -195,15 +197,25 @@ function userauthConfig<P>(u: ServerPlan<P>['userauth'], log: Logger): UserauthC
   };
 }
 
+/** A connection the server holds: its transport, and its handlers once a user is in. */
+interface Live {
+  transport: Transport;
+  handlers: SessionHandlers | undefined;
+}
+
 function serve<P>(
   socket: net.Socket,
   p: ServerPlan<P>,
   client: ClientAddress,
   admitted?: number,
   idle?: Set<{ connection: Connection; transport: Transport }>,
+  live?: Set<Live>,
 ): Transport {
   const log = p.log.child({ remote: `${client.address}:${client.port}` });
   const transport = new Transport(socket, transportConfig(p.transport, log));
+  const entry: Live = { transport, handlers: undefined };
+  live?.add(entry);
+  p.opts.onConnection?.(true);
   const remote = { remoteAddress: client.address, remotePort: client.port };
   // Userauth is dropped once it succeeds (it unhooks itself); only the Connection stays.
   new Userauth<P>(transport, userauthConfig(p.userauth, log), remote, (principal, username, method) => {
@@ -216,11 +228,13 @@ function serve<P>(
     };
     const c = p.channels;
     if (admitted !== undefined) p.opts.admission?.authenticated(admitted);
+    const handlers = p.opts.sessions(principal, info);
+    entry.handlers = handlers;
     const connection = new Connection(transport, {
       maxChannels: c.maxChannels,
       windowSize: c.windowSize,
       maxPacket: c.maxPacket,
-      handlers: p.opts.sessions(principal, info),
+      handlers,
       log,
     });
     if (idle) {
@@ -230,6 +244,8 @@ function serve<P>(
     }
   });
   transport.on('close', (err: Error | null) => {
+    live?.delete(entry);
+    p.opts.onConnection?.(false);
     if (admitted !== undefined) p.opts.admission?.closed(admitted);
     log.info('connection closed', err ? { reason: escapePeer(err.message) } : undefined);
   });
@@ -241,7 +257,12 @@ function serve<P>(
  * (PROXY header), then admission. A refused connection is told why in one line before the SSH
  * version exchange (RFC 4253 §4.2 lets a server send other lines first) and closed.
  */
-async function accept<P>(socket: net.Socket, p: ServerPlan<P>, idle: Set<{ connection: Connection; transport: Transport }> | undefined): Promise<void> {
+async function accept<P>(
+  socket: net.Socket,
+  p: ServerPlan<P>,
+  idle: Set<{ connection: Connection; transport: Transport }> | undefined,
+  live: Set<Live> & { draining: boolean },
+): Promise<void> {
   // Until the Transport takes the socket over, an error (a reset) must not be unhandled.
   const early = (): void => {};
   socket.on('error', early);
@@ -281,7 +302,12 @@ async function accept<P>(socket: net.Socket, p: ServerPlan<P>, idle: Set<{ conne
     }
   }
   socket.off('error', early);
-  serve(socket, p, client, admitted, idle);
+  if (!live.draining) serve(socket, p, client, admitted, idle, live);
+  else {
+    // Accepted just before the listener closed: say so rather than start SSH.
+    if (admitted !== undefined) opts.admission?.closed(admitted);
+    socket.end('s3gw: server is shutting down\r\n');
+  }
 }
 
 /**
@@ -306,17 +332,56 @@ function startIdleSweep(live: Set<{ connection: Connection; transport: Transport
 }
 
 /** A listening server for `serveConnection`. */
-export function createSshServer<P>(opts: SshServerOptions<P>): net.Server {
+/** A listening server that can also drain. */
+export interface SshServer extends net.Server {
+  /**
+   * Stops accepting, closes every connection with no transfer running (SessionHandlers.busy),
+   * then each other one as its transfers end, and at `deadlineMs` whatever is left. Resolves
+   * when every connection is closed.
+   */
+  drain(deadlineMs: number): Promise<void>;
+}
+
+/** A listening server for `serveConnection`. */
+export function createSshServer<P>(opts: SshServerOptions<P>): SshServer {
   const p = plan(opts);
   const idleMs = opts.idleTimeoutMs ?? 0;
-  const live = idleMs > 0 ? new Set<{ connection: Connection; transport: Transport }>() : undefined;
+  const idle = idleMs > 0 ? new Set<{ connection: Connection; transport: Transport }>() : undefined;
+  const live = Object.assign(new Set<Live>(), { draining: false });
   const server = net.createServer({ noDelay: true }, (socket) => {
-    if (!opts.admission && !opts.resolveClient) serve(socket, p, peerOf(socket), undefined, live);
-    else void accept(socket, p, live);
+    if (live.draining) {
+      socket.end('s3gw: server is shutting down\r\n');
+      return;
+    }
+    if (!opts.admission && !opts.resolveClient) serve(socket, p, peerOf(socket), undefined, idle, live);
+    else void accept(socket, p, idle, live);
   });
-  if (live) {
-    const timer = startIdleSweep(live, idleMs, p.log);
+  if (idle) {
+    const timer = startIdleSweep(idle, idleMs, p.log);
     server.on('close', () => clearInterval(timer));
   }
-  return server;
+  return Object.assign(server, { drain: (deadlineMs: number) => drain(server, live, deadlineMs, p.log) });
+}
+
+async function drain(server: net.Server, live: Set<Live> & { draining: boolean }, deadlineMs: number, log: Logger): Promise<void> {
+  live.draining = true;
+  server.close();
+  const deadline = performance.now() + deadlineMs;
+  const bye = (l: Live, why: string): void => {
+    if (!l.transport.closed) l.transport.disconnect(DISCONNECT.BY_APPLICATION, why);
+  };
+  log.info('draining', { connections: live.size, deadlineMs });
+  while (live.size > 0) {
+    const late = performance.now() >= deadline;
+    for (const l of live) {
+      if (late) bye(l, 'server is shutting down; the transfer was cut off');
+      else if (!l.handlers?.busy?.()) bye(l, 'server is shutting down');
+    }
+    if (late) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // Disconnects flush and close within a moment; wait for the close events, boundedly.
+  for (let i = 0; i < 50 && live.size > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  for (const l of live) l.transport.socket.destroy();
+  log.info('drained', { left: live.size });
 }

@@ -16,6 +16,8 @@ export interface SessionHandlers {
   exec?(command: string): ((channel: Channel) => void) | undefined;
   /** Called once when the connection is gone, after every channel was told. */
   close?(): void;
+  /** Whether a transfer is running on one of the connection's sessions (a drain waits for it). */
+  busy?(): boolean;
 }
 
 export interface ConnectionConfig extends ChannelLimits {

@@ -110,6 +110,7 @@ class S3BackendImpl implements S3Backend {
       log: opts.log,
       ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
       ...(opts.clientFactory ? { clientFactory: opts.clientFactory } : {}),
+      onRequest: opts.onRequest,
     });
     this.find = new Lookups(this.pool, this.secrets);
     this.endpoint = opts.endpoint ?? '';

@@ -46,6 +46,32 @@ export interface ClientOptions {
   checksums: ChecksumMode;
   log: Logger;
   clientFactory?: (config: S3ClientConfig) => S3Client;
+  /** Each S3 request's latency (retries included) and, when it failed, its error code (metrics). */
+  onRequest?: RequestObserver | undefined;
+}
+
+export type RequestObserver = (operation: string, seconds: number, error?: string) => void;
+
+/**
+ * SDK middleware at the initialize step, which wraps serialisation, signing, retries and the
+ * response: the time a caller waits. Error codes become a metric label, so anything that is not
+ * a short plain name is counted as "Other".
+ */
+function timing(observe: RequestObserver) {
+  return (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
+    async (args: unknown): Promise<unknown> => {
+      const op = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+      const t0 = performance.now();
+      try {
+        const out = await next(args);
+        observe(op, (performance.now() - t0) / 1000);
+        return out;
+      } catch (err) {
+        const name = (err as Error)?.name;
+        observe(op, (performance.now() - t0) / 1000, typeof name === 'string' && /^[A-Za-z0-9]{1,64}$/.test(name) ? name : 'Other');
+        throw err;
+      }
+    };
 }
 
 /** Buckets whose region we remember; far more than one user touches in a session. */
@@ -122,6 +148,7 @@ export class ClientPool {
         ...(o.endpoint ? { endpoint: o.endpoint } : {}),
       };
       c = o.clientFactory ? o.clientFactory(config) : new S3Client(config);
+      if (o.onRequest) c.middlewareStack.add(timing(o.onRequest) as never, { step: 'initialize', name: 's3gwTiming' });
       clients.set(region, c);
       if (o.log.debugEnabled) o.log.debug('s3 client created', { region });
     }

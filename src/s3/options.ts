@@ -17,6 +17,8 @@ export const MAX_PARTS = 10_000;
 export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB;
 
 export interface S3BackendOptions {
+  /** Each S3 request's latency and error code, for metrics (clients.ts). */
+  onRequest?: (operation: string, seconds: number, error?: string) => void;
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** A custom endpoint (MinIO, R2 …); AWS's regional endpoints otherwise. */
   endpoint?: string;

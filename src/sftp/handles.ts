@@ -68,11 +68,14 @@ type NewHandle =
 export class HandleTable {
   readonly max: number;
   readonly #open = new Map<string, Handle>();
+  readonly #onTransfers: ((delta: number) => void) | undefined;
   #next = 1;
   #reserved = 0;
 
-  constructor(max: number) {
+  /** `onTransfers` hears +1 / -1 as file (not directory) handles open and go: a session is busy. */
+  constructor(max: number, onTransfers?: (delta: number) => void) {
     this.max = max;
+    this.#onTransfers = onTransfers;
   }
 
   /** Open handles plus opens in progress. */
@@ -99,6 +102,7 @@ export class HandleTable {
     handle.writeUInt32BE(this.#next++, 0);
     const entry = { ...h, key: handle.toString('latin1'), handle, closing: false } as T & Handle;
     this.#open.set(entry.key, entry);
+    if (entry.kind !== 'dir') this.#onTransfers?.(1);
     return entry;
   }
 
@@ -110,7 +114,7 @@ export class HandleTable {
   }
 
   delete(h: Handle): void {
-    this.#open.delete(h.key);
+    if (this.#open.delete(h.key) && h.kind !== 'dir') this.#onTransfers?.(-1);
   }
 
   /** Every handle still open (for the end of the session). */

@@ -24,6 +24,8 @@ export interface SftpServerOptions {
   log: Logger;
   /** Open file and directory handles per session (default 64). */
   maxHandles?: number;
+  /** +1 / -1 as file handles (transfers) open and close; the drain waits for them. Must not throw. */
+  onTransfers?: (delta: number) => void;
   /**
    * Largest SFTP message accepted, length prefix excluded (default 256 KiB, OpenSSH's
    * SFTP_MAX_MSG_LENGTH). Reads and writes are limited to 1 KiB less. At least 34000, the
@@ -126,7 +128,7 @@ class SftpSession {
     const onEvent = opts.onEvent;
     this.#ops = new Operations({
       backend,
-      handles: new HandleTable(maxHandles),
+      handles: new HandleTable(maxHandles, opts.onTransfers),
       log: opts.log,
       maxIO: this.#maxIO,
       maxPacket,
