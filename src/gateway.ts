@@ -12,6 +12,7 @@ import type { AuditRecord, AuditSink } from './audit/records.js';
 import { randomBytes } from 'node:crypto';
 import { admissionFromConfig, type Admission } from './ops/limits.js';
 import type { GatewayMetrics } from './ops/metrics.js';
+import { TrustedProxies, readProxyHeader } from './ops/proxy-protocol.js';
 
 /**
  * What the gateway reports to and asks of the rest of an instance. Every field is optional:
@@ -45,6 +46,7 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
   const windingUp = new Set<Promise<unknown>>();
   const instance = config.instanceId;
   const admission = ops.admission ?? admissionFromConfig(config);
+  const trusted = config.proxyProtocol ? new TrustedProxies(config.trustedProxies) : undefined;
   const authenticator = createIamAuthenticator({
     endpoint: config.s3Endpoint,
     stsEndpoint: config.stsEndpoint,
@@ -63,6 +65,7 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
     allowSshRsaSha1: config.allowSshRsaSha1,
     allowSha1Mac: config.allowSha1Mac,
     admission,
+    ...(trusted ? { resolveClient: (socket: import('node:net').Socket) => readProxyHeader(socket, trusted) } : {}),
     idleTimeoutMs: config.idleTimeoutMs,
     loginGraceMs: config.loginGraceMs,
     maxChannels: config.maxChannels,
@@ -154,6 +157,7 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
         checksums: config.s3Checksums,
         uploadChecksum: config.uploadChecksum,
         partialUploads: config.partialUploads,
+        staleUploadMs: config.staleUploadAgeMs,
         // WinSCP renames its name.filepart in the same session right after CLOSE (filepart.ts).
         parkFileparts: /^SSH-2\.0-WinSCP/i.test(info.clientVersion),
         log: slog,

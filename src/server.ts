@@ -213,6 +213,8 @@ function serve<P>(
 ): Transport {
   const log = p.log.child({ remote: `${client.address}:${client.port}` });
   const transport = new Transport(socket, transportConfig(p.transport, log));
+  // A socket whose PROXY header was read is paused with the client's first bytes put back.
+  if (socket.isPaused()) socket.resume();
   const entry: Live = { transport, handlers: undefined };
   live?.add(entry);
   p.opts.onConnection?.(true);
@@ -271,7 +273,10 @@ async function accept<P>(
   try {
     client = opts.resolveClient ? await opts.resolveClient(socket) : peerOf(socket);
   } catch (err) {
-    p.log.info('connection dropped before SSH', { remote: `${socket.remoteAddress}:${socket.remotePort}`, reason: (err as Error).message });
+    const peer = peerOf(socket);
+    const reason = (err as Error).message;
+    p.log.info('connection refused', { remote: `${peer.address}:${peer.port}`, reason });
+    opts.onRefused?.(peer, reason);
     client = null;
   }
   if (client === null) {

@@ -133,6 +133,7 @@ class S3BackendImpl implements S3Backend {
       quirks: storeQuirks(this.endpoint),
       setObjectMtime: (bucket, key, mtime) => this.setObjectMtime(bucket, key, mtime),
       objectExists: (bucket, key) => this.objectExists(bucket, key),
+      staleUploadMs: o.staleUploadMs,
     });
   }
 

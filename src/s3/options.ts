@@ -17,6 +17,8 @@ export const MAX_PARTS = 10_000;
 export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB;
 
 export interface S3BackendOptions {
+  /** A key's pending multipart uploads with no part for this long are aborted when it is uploaded again (stale.ts); 0 never. Default 1 h. */
+  staleUploadMs?: number;
   /** Each S3 request's latency and error code, for metrics (clients.ts). */
   onRequest?: (operation: string, seconds: number, error?: string) => void;
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
@@ -79,6 +81,7 @@ export interface ResolvedOptions {
   uploadChecksum: 'crc32' | 'none';
   partialUploads: 'keep' | 'discard';
   checksums: ChecksumMode;
+  staleUploadMs: number;
 }
 
 function checkRange(name: string, value: number, min: number, max: number): number {
@@ -107,5 +110,6 @@ export function resolveOptions(opts: S3BackendOptions): ResolvedOptions {
     uploadChecksum: opts.uploadChecksum ?? 'crc32',
     partialUploads: opts.partialUploads ?? 'keep',
     checksums: opts.checksums ?? 'WHEN_REQUIRED',
+    staleUploadMs: checkRange('staleUploadMs', opts.staleUploadMs ?? 3_600_000, 0, 2 ** 31 - 1),
   };
 }

@@ -48,6 +48,7 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { BackendError, type WriteHandle, type WriteOptions } from '../backend.js';
+import { sweepStaleUploads } from './stale.js';
 import { escapePeer, type Logger } from '../log.js';
 import type { ClientPool } from './clients.js';
 import { crc32Base64, crc32Combine, isChecksumRefused, UploadChecksum } from './checksum.js';
@@ -78,6 +79,8 @@ export interface UploadContext {
   setObjectMtime(bucket: string, key: string, mtime: number): Promise<void>;
   /** Whether an object is at `key` (a denied HEAD counts as yes: we cannot tell). */
   objectExists(bucket: string, key: string): Promise<boolean>;
+  /** Pending uploads of a key silent this long are a dead gateway's (stale.ts); 0: no sweep. */
+  staleUploadMs: number;
 }
 
 /** What one upload writes. */
@@ -696,6 +699,7 @@ export class S3WriteHandle implements WriteHandle {
         }
         if (!out.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
         st.uploadId = out.UploadId;
+        if (isRoot) this.sweepDeadUploads(out.UploadId);
         if (this.ctx.log.debugEnabled) {
           this.ctx.log.debug(isRoot ? 'multipart upload started' : 'segment started', { bucket: escapePeer(this.bucket), node: node.id });
         }
@@ -708,6 +712,16 @@ export class S3WriteHandle implements WriteHandle {
       void this.sweepStale();
     }
     return st;
+  }
+
+  private deadSwept = false;
+
+  /** Once per upload, in the background: pending uploads of this key a dead gateway left (stale.ts). */
+  private sweepDeadUploads(ours: string | undefined): void {
+    if (this.deadSwept || this.ctx.staleUploadMs <= 0) return;
+    this.deadSwept = true;
+    const c = this.ctx;
+    void sweepStaleUploads({ pool: c.pool, log: c.log, secrets: c.secrets, staleMs: c.staleUploadMs }, this.bucket, this.key, ours);
   }
 
   private tempKey(id: number): string {
@@ -1147,6 +1161,7 @@ export class S3WriteHandle implements WriteHandle {
       );
     try {
       await this.conditional(send);
+      this.sweepDeadUploads(undefined);
     } catch (err) {
       if (!header || !isChecksumRefused(err)) throw err;
       this.refuseChecksums('PutObject');
