@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real clients the interop tests drive: OpenSSH's ssh/sftp/scp and ssh-keygen,
-# curl with libssh2, and paramiko. Idempotent: does nothing when all are present.
+# curl with libssh2, paramiko, and HAProxy (a load balancer in front of gateways). Idempotent:
+# does nothing when all are present.
 set -euo pipefail
 need_apt=()
 command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
