@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -231,6 +231,14 @@ Config('operations settings: defaults, flags, env lists, durations and their bou
   fail(['--health-listen', 'nope'], {}, /--health-listen/);
   fail(['--cloudwatch-log-group', 'bad group'], {}, /--cloudwatch-log-group/);
   fail(['--instance-id', 'a:b'], {}, /--instance-id/);
+});
+
+Config('docs/operations.md lists every setting of --help in its configuration reference', () => {
+  const doc = readFileSync(path.join(ROOT, 'docs/operations.md'), 'utf8');
+  const ref = doc.slice(doc.indexOf('## Configuration reference'));
+  const flags = [...helpText().matchAll(/^ {2}(--[a-z0-9-]+)/gm)].map((m) => m[1]!).filter((f) => f !== '--help' && f !== '--version');
+  assert.ok(flags.length > 40, `${flags.length} flags`);
+  for (const f of flags) assert.ok(new RegExp('`' + f + '[ `]').test(ref), `${f} is documented`);
 });
 
 Config.run();

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { x25519 } from '@noble/curves/ed25519.js';
 import * as assert from 'uvu/assert';
 import { SshReader } from '../../src/wire/reader.js';
@@ -154,6 +154,13 @@ interface PendingKeys {
 }
 
 export class RawClient {
+  /**
+   * For load generators (bench/lib/load-client.ts) only: X25519 through node:crypto (OpenSSL)
+   * instead of noble, and no check of the host key's signature, so that a generator sharing the
+   * machine's cores with the server spends as little as it can of them. Tests leave it off.
+   */
+  static loadGenerator = false;
+  #nodeSecret: KeyObject | null = null;
   readonly socket: net.Socket;
   readonly timeoutMs: number;
   /** The server's identification line without CR LF, once it has arrived. */
@@ -533,7 +540,12 @@ export class RawClient {
 
   /** Sends KEX_ECDH_INIT with a fresh X25519 key, or with `q` as Q_C exactly (RFC 8731 §3). */
   sendEcdhInit(q?: Uint8Array): void {
-    if (q === undefined) {
+    if (q === undefined && RawClient.loadGenerator) {
+      const { privateKey, publicKey } = generateKeyPairSync('x25519');
+      this.#nodeSecret = privateKey;
+      this.#secret = new Uint8Array(0);
+      q = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+    } else if (q === undefined) {
       this.#secret = x25519.utils.randomSecretKey();
       q = x25519.getPublicKey(this.#secret);
     } else {
@@ -565,8 +577,14 @@ export class RawClient {
       throw new Error(`the raw client only does curve25519, negotiated ${neg.kex}`);
     }
     this.negotiated = neg;
-    const shared = x25519.getSharedSecret(this.#secret, qs);
+    const shared = this.#nodeSecret
+      ? diffieHellman({
+          privateKey: this.#nodeSecret,
+          publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: qs.toString('base64url') }, format: 'jwk' }),
+        })
+      : x25519.getSharedSecret(this.#secret, qs);
     this.#secret = null;
+    this.#nodeSecret = null;
     const K = Buffer.from(new SshWriter(40).mpint(shared).bytes());
     const H = Buffer.from(
       exchangeHash('sha256', {
@@ -581,7 +599,7 @@ export class RawClient {
       }),
     );
     // Not needed for the tests, but cheap, and it proves both ends computed the same H.
-    if (!verifySignature(parsePublicKey(hostKeyBlob), neg.hostKey, sig, H)) {
+    if (!RawClient.loadGenerator && !verifySignature(parsePublicKey(hostKeyBlob), neg.hostKey, sig, H)) {
       throw new Error(`host key signature (${neg.hostKey}) does not verify over H`);
     }
     if (this.sessionId === null) this.sessionId = H;

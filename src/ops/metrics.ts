@@ -242,6 +242,8 @@ function fmt(n: number): string {
 /** S3 request latency buckets, seconds: 5 ms to 2 min (a 5 GiB part copy takes tens of seconds). */
 const LATENCY_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
+const LAG_RESOLUTION_MS = 10;
+
 /** What the gateway records; one per process. */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -266,15 +268,18 @@ export class GatewayMetrics {
   readonly #loop: IntervalHistogram;
 
   constructor(readAuditDropped: () => number = () => 0) {
-    this.#loop = monitorEventLoopDelay({ resolution: 10 });
+    this.#loop = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
     this.#loop.enable();
     const started = Math.round(Date.now() / 1000 - process.uptime());
     this.registry.collect(() => {
       const h = this.#loop;
-      // ns → s; the histogram is reset per scrape so the figures describe the last interval.
-      this.lag.set({ quantile: '0.5' }, h.percentile(50) / 1e9);
-      this.lag.set({ quantile: '0.99' }, h.percentile(99) / 1e9);
-      this.lag.set({ quantile: 'max' }, h.max / 1e9);
+      // The histogram holds the time between the sampling timer's runs, which is the 10 ms
+      // resolution plus the delay; the delay is what we report, ns → s. It is reset per scrape,
+      // so the figures describe the time since the previous one.
+      const lag = (ns: number) => (h.count === 0 ? 0 : Math.max(0, ns / 1e6 - LAG_RESOLUTION_MS) / 1000);
+      this.lag.set({ quantile: '0.5' }, lag(h.percentile(50)));
+      this.lag.set({ quantile: '0.99' }, lag(h.percentile(99)));
+      this.lag.set({ quantile: 'max' }, lag(h.max));
       h.reset();
       const m = process.memoryUsage();
       this.memory.set({}, m.rss);
