@@ -1,3 +1,4 @@
+import type net from 'node:net';
 import { createSshServer, type SshServer } from './server.js';
 import type { Config } from './config.js';
 import type { HostKey } from './transport/host-key-types.js';
@@ -65,7 +66,7 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
     allowSshRsaSha1: config.allowSshRsaSha1,
     allowSha1Mac: config.allowSha1Mac,
     admission,
-    ...(trusted ? { resolveClient: (socket: import('node:net').Socket) => readProxyHeader(socket, trusted) } : {}),
+    ...(trusted ? { resolveClient: (socket: net.Socket) => readProxyHeader(socket, trusted) } : {}),
     idleTimeoutMs: config.idleTimeoutMs,
     loginGraceMs: config.loginGraceMs,
     maxChannels: config.maxChannels,
@@ -79,15 +80,15 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
         ? (f) => {
             metrics?.logins.inc({ outcome: 'failure' });
             audit?.write({
-            time: new Date().toISOString(),
-            event: 'login_failed',
-            instance,
-            clientAddress: f.remoteAddress,
-            clientPort: f.remotePort,
-            clientVersion: f.clientVersion,
-            user: f.username,
-            method: f.method,
-            reason: f.reason,
+              time: new Date().toISOString(),
+              event: 'login_failed',
+              instance,
+              clientAddress: f.remoteAddress,
+              clientPort: f.remotePort,
+              clientVersion: f.clientVersion,
+              user: f.username,
+              method: f.method,
+              reason: f.reason,
             });
           }
         : undefined,

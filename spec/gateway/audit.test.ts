@@ -183,6 +183,28 @@ test('--audit-log FILE: one JSON object per line, appended', async () => {
   assert.throws(() => openAuditLog(path.join(tempDir('audit-file'), 'no', 'such', 'dir', 'a.jsonl')));
 });
 
+test('keys checked with STS: the session start carries the caller\'s IAM ARN', async () => {
+  try {
+    const moto = await startMoto();
+    const kept = new Kept();
+    const gw = await startGateway(['--auth-mode', 'sts', '--sts-endpoint', moto.endpoint], { audit: kept });
+    try {
+      // moto's user has no keys in MinIO, so its listing fails; the login and the session do not.
+      const r = await sftpBatch(gw, { accessKeyId: moto.user.accessKeyId, secretAccessKey: moto.user.secretAccessKey }, ['-ls /']);
+      assert.is(r.code, 0, show(r));
+      const start = kept.records.find((x) => x.event === 'session_start');
+      assert.ok(start && start.event === 'session_start', 'a session_start record');
+      assert.is(start.arn, moto.user.arn);
+      assert.is(start.accessKeyId, moto.user.accessKeyId);
+      assert.not.ok(JSON.stringify(kept.records).includes(moto.user.secretAccessKey));
+    } finally {
+      await gw.close();
+    }
+  } finally {
+    await stopMoto();
+  }
+});
+
 test('CloudWatch Logs (moto): the group and the instance stream are made, and a session reads back', async () => {
   let moto: MotoEnv | undefined;
   const env = { ...process.env };

@@ -1,5 +1,6 @@
 /**
- * SIGTERM drains: the real `s3gw` command as a child process (one process, --workers 1) with
+ * SIGTERM drains: the real `s3gw` command as a child process (one process, and a primary with two
+ * workers) with
  * its health endpoint, against the real MinIO, an OpenSSH sftp upload slowed to about 100 kB/s
  * by sftp's own rate limit running when the signal arrives.
  *
@@ -69,30 +70,32 @@ async function midUpload(gp: GatewayProcess): Promise<void> {
   await new Promise((r) => setTimeout(r, 1500));
 }
 
-test('SIGTERM mid-upload: health 503, new sessions refused, the upload completes exactly, exit 0', async () => {
-  const { gp, healthPort, exit } = await start([]);
-  try {
-    assert.is(await status(healthPort, '/health'), 200);
-    const f = await payload(500_003);
-    const key = `${PREFIX}/finishes.bin`;
-    const gw = { port: gp.port } as Gateway;
-    const up = await sftpBatchStarted(gw, 'least', [`put ${f.path} /${BUCKET}/${key}`], { args: ['-l', '800'] });
-    await midUpload(gp);
-    gp.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    assert.is(await status(healthPort, '/health'), 503, 'unhealthy while draining');
-    const late = await sftpBatch(gw, 'least', ['ls /'], { timeoutMs: 20_000 });
-    assert.is(late.code, 255, `a new session is refused\n${show(late)}`);
-    const r = await up.done;
-    assertOk(r);
-    assert.is(await exit, 0, gp.logTail());
-    const stored = await sha256Object(BUCKET, key);
-    assert.equal(stored, { sha256: f.sha256, size: f.size });
-    assert.equal(await pendingUploads(BUCKET, key), []);
-  } finally {
-    await gp.stop(2000);
-  }
-});
+for (const workers of [1, 2]) {
+  test(`--workers ${workers}: SIGTERM mid-upload: health 503, new sessions refused, the upload completes exactly, exit 0`, async () => {
+    const { gp, healthPort, exit } = await start(['--workers', String(workers)]);
+    try {
+      assert.is(await status(healthPort, '/health'), 200);
+      const f = await payload(500_003);
+      const key = `${PREFIX}/finishes-${workers}.bin`;
+      const gw = { port: gp.port } as Gateway;
+      const up = await sftpBatchStarted(gw, 'least', [`put ${f.path} /${BUCKET}/${key}`], { args: ['-l', '800'] });
+      await midUpload(gp);
+      gp.child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.is(await status(healthPort, '/health'), 503, 'unhealthy while draining');
+      const late = await sftpBatch(gw, 'least', ['ls /'], { timeoutMs: 20_000 });
+      assert.is(late.code, 255, `a new session is refused\n${show(late)}`);
+      const r = await up.done;
+      assertOk(r);
+      assert.is(await exit, 0, gp.logTail());
+      const stored = await sha256Object(BUCKET, key);
+      assert.equal(stored, { sha256: f.sha256, size: f.size });
+      assert.equal(await pendingUploads(BUCKET, key), []);
+    } finally {
+      await gp.stop(2000);
+    }
+  });
+}
 
 test('past --drain-timeout the upload is cut: a strict prefix kept for resume, nothing pending, exit 0', async () => {
   const { gp, exit } = await start(['--drain-timeout', '1s']);

@@ -4,7 +4,9 @@
  * the other keeps serving, /metrics merges the workers, and SIGTERM to the primary stops all of
  * them with status 0.
  */
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import http from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -63,11 +65,13 @@ function firstLine(port: number): Promise<{ line: string; socket: net.Socket }> 
 
 test('two workers serve, share the limits, one killed is replaced, SIGTERM stops all', async () => {
   const env = await s3env();
+  const dir = tempDir('cluster');
+  const auditFile = path.join(dir, 'audit.jsonl');
   const gp = await startGatewayProcess({
     endpoint: env.endpoint,
     region: env.region,
-    dir: tempDir('cluster'),
-    args: ['--workers', '2', '--health-listen', '127.0.0.1:0', '--max-connections-per-address', '3'],
+    dir,
+    args: ['--workers', '2', '--health-listen', '127.0.0.1:0', '--max-connections-per-address', '3', '--audit-log', auditFile],
   });
   const exit = new Promise<number | null>((resolve) => gp.child.once('exit', (code) => resolve(code)));
   try {
@@ -87,6 +91,12 @@ test('two workers serve, share the limits, one killed is replaced, SIGTERM stops
     for (let i = 0; i < 4; i++) assertOk(await sftpBatch(gw, 'least', [`put ${f.path} /${BUCKET}/${PREFIX}/f${i}.bin`]));
     const logins = gp.logTail(400).split('\n').filter((l) => l.includes('"msg":"login"'));
     assert.ok(logins.some((l) => l.includes('"worker":1')) && logins.some((l) => l.includes('"worker":2')), logins.join('\n'));
+    // Both workers' audit records reach the primary's one audit log.
+    await eventually('the audit log has the four uploads', async () => {
+      const recs = fs.existsSync(auditFile) ? fs.readFileSync(auditFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; path?: string; bytes?: number }) : [];
+      const ups = recs.filter((r) => r.event === 'upload' && r.bytes === f.size).map((r) => r.path);
+      return [0, 1, 2, 3].every((i) => ups.includes(`/${BUCKET}/${PREFIX}/f${i}.bin`)) && recs.filter((r) => r.event === 'session_end').length >= 4;
+    });
 
     // The per-address limit is the instance's, not each worker's: the fourth connection is
     // refused whichever worker it lands on.
