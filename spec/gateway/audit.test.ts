@@ -10,7 +10,8 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CloudWatchLogsClient, GetLogEventsCommand, DescribeLogStreamsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import type { AuditRecord, AuditSink } from '../../src/audit/records.js';
+import type { AuditRecord } from '../../src/audit/records.js';
+import { KeptAudit } from '../helpers/ops.js';
 import { createCloudWatchSink } from '../../src/audit/cloudwatch.js';
 import { JsonLinesSink, openAuditLog } from '../../src/audit/json-lines.js';
 import { killStrayChildren } from '../helpers/openssh.js';
@@ -34,21 +35,10 @@ import {
 
 const PREFIX = e2ePrefix('audit');
 
-class Kept implements AuditSink {
-  records: AuditRecord[] = [];
-  write(r: AuditRecord): void {
-    // A copy through JSON, as every real sink sees it.
-    this.records.push(JSON.parse(JSON.stringify(r)));
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-const test = suite<{ gw: Gateway; kept: Kept }>('gateway: audit log', { gw: undefined as unknown as Gateway, kept: new Kept() });
+const test = suite<{ gw: Gateway; kept: KeptAudit }>('gateway: audit log', { gw: undefined as unknown as Gateway, kept: new KeptAudit() });
 
 test.before(async (ctx) => {
-  ctx.kept = new Kept();
+  ctx.kept = new KeptAudit();
   ctx.gw = await startGateway(['--instance-id', 'audit-test-1'], { audit: ctx.kept });
 });
 
@@ -61,7 +51,7 @@ test.after(async (ctx) => {
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 /** Waits a moment for records written as the session's end is processed after the client exits. */
-async function recordsOf(kept: Kept, session: string, until: (rs: AuditRecord[]) => boolean): Promise<AuditRecord[]> {
+async function recordsOf(kept: KeptAudit, session: string, until: (rs: AuditRecord[]) => boolean): Promise<AuditRecord[]> {
   for (let i = 0; i < 100; i++) {
     const rs = kept.records.filter((r) => 'session' in r && r.session === session);
     if (until(rs)) return rs;
@@ -186,7 +176,7 @@ test('--audit-log FILE: one JSON object per line, appended', async () => {
 test('keys checked with STS: the session start carries the caller\'s IAM ARN', async () => {
   try {
     const moto = await startMoto();
-    const kept = new Kept();
+    const kept = new KeptAudit();
     const gw = await startGateway(['--auth-mode', 'sts', '--sts-endpoint', moto.endpoint], { audit: kept });
     try {
       // moto's user has no keys in MinIO, so its listing fails; the login and the session do not.

@@ -16,6 +16,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/big-upload.js';
 import { killStrayChildren } from '../helpers/openssh.js';
+import { healthPortOf } from '../helpers/ops.js';
 import {
   BUCKET,
   assertOk,
@@ -54,14 +55,7 @@ async function start(args: string[]): Promise<{ gp: GatewayProcess; healthPort: 
   const env = await s3env();
   const gp = await startGatewayProcess({ endpoint: env.endpoint, region: env.region, dir: tempDir('drain-gw'), args: ['--health-listen', '127.0.0.1:0', ...args] });
   const exit = new Promise<number | null>((resolve) => gp.child.once('exit', (code) => resolve(code)));
-  let healthPort = 0;
-  for (let i = 0; i < 100 && healthPort === 0; i++) {
-    const m = /health and metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(gp.logTail(200));
-    if (m) healthPort = Number(m[1]);
-    else await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.ok(healthPort > 0, `no health port in the log\n${gp.logTail()}`);
-  return { gp, healthPort, exit };
+  return { gp, healthPort: await healthPortOf(gp), exit };
 }
 
 /** Waits until the gateway logged the upload's first WRITEs, so the signal lands mid-upload. */

@@ -11,9 +11,9 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { AuditRecord, AuditSink } from '../../src/audit/records.js';
 import { startGatewayProcess } from '../helpers/big-upload.js';
 import { startHaproxy, type Haproxy } from '../helpers/haproxy.js';
+import { KeptAudit, healthPortOf } from '../helpers/ops.js';
 import { killStrayChildren } from '../helpers/openssh.js';
 import {
   BUCKET,
@@ -37,16 +37,6 @@ import { keysUnder } from '../s3/fixture.js';
 const PREFIX = e2ePrefix('haproxy');
 const test = suite('gateway: behind HAProxy');
 
-class Kept implements AuditSink {
-  records: AuditRecord[] = [];
-  write(r: AuditRecord): void {
-    this.records.push(r);
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
 test.after(async () => {
   killStrayChildren();
   await removePrefix(BUCKET, PREFIX + '/');
@@ -57,7 +47,7 @@ const bind = (addr: string) => ({ args: ['-o', `BindAddress=${addr}`] });
 
 for (const version of ['v2', 'v1'] as const) {
   test(`PROXY ${version}: the audit log shows the client's own address; no header or an untrusted peer is refused`, async () => {
-    const kept = new Kept();
+    const kept = new KeptAudit();
     const gw = await startGateway(['--proxy-protocol', '--trusted-proxy', '127.0.0.1/32'], { audit: kept });
     let hp: Haproxy | undefined;
     try {
@@ -89,14 +79,7 @@ test('two instances: one killed mid-upload; new sessions go to the other, the re
   const args = ['--proxy-protocol', '--trusted-proxy', '127.0.0.1/32', '--stale-upload-age', '2s', '--health-listen', '127.0.0.1:0'];
   const start = async (name: string) => {
     const gp = await startGatewayProcess({ endpoint: env.endpoint, region: env.region, dir: tempDir(`two-${name}`), args });
-    let health = 0;
-    for (let i = 0; i < 100 && !health; i++) {
-      const m = /health and metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(gp.logTail(200));
-      if (m) health = Number(m[1]);
-      else await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.ok(health > 0, gp.logTail());
-    return { gp, health };
+    return { gp, health: await healthPortOf(gp) };
   };
   const a = await start('a');
   const b = await start('b');

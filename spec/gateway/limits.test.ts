@@ -3,11 +3,10 @@
  * OpenSSH, paramiko and raw TCP sockets as clients. A refused connection must get its one-line
  * reason before any SSH byte, and the audit log must say so.
  */
-import net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { AuditRecord, AuditSink } from '../../src/audit/records.js';
 import { REFUSAL } from '../../src/ops/limits.js';
+import { KeptAudit, closedBy, firstLine } from '../helpers/ops.js';
 import { killStrayChildren, runProcess } from '../helpers/openssh.js';
 import {
   BUCKET,
@@ -31,46 +30,8 @@ import { putAsAdmin } from '../s3/fixture.js';
 const PREFIX = e2ePrefix('limits');
 const test = suite('gateway: limits and abuse protection');
 
-class Kept implements AuditSink {
-  records: AuditRecord[] = [];
-  write(r: AuditRecord): void {
-    this.records.push(r);
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-/** A raw TCP connection: what the server sends first (its version line, or a refusal line). */
-function firstLine(port: number): Promise<{ line: string; socket: net.Socket }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`no line from the server; got ${JSON.stringify(buf)}`)), 10_000);
-    socket.on('error', reject);
-    socket.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        socket.removeAllListeners('data');
-        resolve({ line: buf.slice(0, nl).replace(/\r$/, ''), socket });
-      }
-    });
-  });
-}
-
-/** Resolves when the server closes the socket. */
-function closedBy(socket: net.Socket): Promise<void> {
-  return new Promise((resolve) => {
-    if (socket.destroyed) return resolve();
-    socket.on('close', () => resolve());
-    socket.resume();
-  });
-}
-
-async function withGateway(args: string[], body: (gw: Gateway, kept: Kept) => Promise<void>): Promise<void> {
-  const kept = new Kept();
+async function withGateway(args: string[], body: (gw: Gateway, kept: KeptAudit) => Promise<void>): Promise<void> {
+  const kept = new KeptAudit();
   const gw = await startGateway(args, { audit: kept });
   try {
     await body(gw, kept);

@@ -5,7 +5,6 @@
  * them with status 0.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import http from 'node:http';
 import { suite } from 'uvu';
@@ -13,6 +12,7 @@ import * as assert from 'uvu/assert';
 import { startGatewayProcess } from '../helpers/big-upload.js';
 import { killStrayChildren } from '../helpers/openssh.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
+import { firstLine, healthPortOf } from '../helpers/ops.js';
 import {
   BUCKET,
   assertOk,
@@ -47,22 +47,6 @@ function getText(port: number, p: string): Promise<string> {
   });
 }
 
-function firstLine(port: number): Promise<{ line: string; socket: net.Socket }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let buf = '';
-    socket.on('error', reject);
-    socket.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        socket.removeAllListeners('data');
-        resolve({ line: buf.slice(0, nl).replace(/\r$/, ''), socket });
-      }
-    });
-  });
-}
-
 test('two workers serve, share the limits, one killed is replaced, SIGTERM stops all', async () => {
   const env = await s3env();
   const dir = tempDir('cluster');
@@ -75,12 +59,7 @@ test('two workers serve, share the limits, one killed is replaced, SIGTERM stops
   });
   const exit = new Promise<number | null>((resolve) => gp.child.once('exit', (code) => resolve(code)));
   try {
-    let health = 0;
-    await eventually('the health port is logged', async () => {
-      const m = /health and metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(gp.logTail(200));
-      if (m) health = Number(m[1]);
-      return health > 0;
-    });
+    const health = await healthPortOf(gp);
     await eventually('both workers listen', async () => (gp.logTail(200).match(/listening on 127\.0\.0\.1/g) ?? []).length >= 2);
     const gw = { port: gp.port } as Gateway;
     const workers = childPids(gp.pid);
