@@ -11,7 +11,7 @@ import { escapePeer, type Logger } from './log.js';
 import type { SftpEvent } from './sftp/events.js';
 import type { AuditRecord, AuditSink } from './audit/records.js';
 import { randomBytes } from 'node:crypto';
-import { admissionFromConfig, type Admission } from './ops/limits.js';
+import { admissionFromConfig, refusalCategory, type Admission } from './ops/limits.js';
 import type { GatewayMetrics } from './ops/metrics.js';
 import { TrustedProxies, readProxyHeader } from './ops/proxy-protocol.js';
 
@@ -72,7 +72,7 @@ export function createGateway(config: Config, hostKeys: readonly HostKey[], log:
     maxChannels: config.maxChannels,
     onConnection: metrics ? (open) => (open ? metrics.connections.inc() : metrics.connections.dec()) : undefined,
     onRefused: (client, reason) => {
-      metrics?.refused.inc({ reason });
+      metrics?.refused.inc({ reason: refusalCategory(reason) });
       audit?.write({ time: new Date().toISOString(), event: 'connection_refused', instance, clientAddress: client.address, reason });
     },
     onLoginFailure:

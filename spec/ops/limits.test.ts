@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdmissionState, REFUSAL, normalizeAddress, type AdmissionLimits } from '../../src/ops/limits.js';
+import { AdmissionState, REFUSAL, normalizeAddress, refusalCategory, type AdmissionLimits } from '../../src/ops/limits.js';
 
 const test = suite('ops/limits');
 
@@ -146,6 +146,15 @@ test('the failure table is bounded: a flood from many addresses evicts the oldes
   now += 1_000_000;
   s.authFailed('192.0.2.200');
   assert.is(s.trackedAddresses, 1);
+});
+
+test('refusal reasons become a few metric labels, never an address', () => {
+  assert.is(refusalCategory(REFUSAL.PER_ADDRESS), REFUSAL.PER_ADDRESS);
+  assert.is(refusalCategory(REFUSAL.LOCKED), REFUSAL.LOCKED);
+  assert.is(refusalCategory('PROXY header from 203.0.113.9, which is not a --trusted-proxy'), 'proxy protocol');
+  assert.is(refusalCategory('no PROXY protocol header'), 'proxy protocol');
+  assert.is(refusalCategory('closed before the PROXY header'), 'proxy protocol');
+  assert.is(refusalCategory('something else 203.0.113.9'), 'other');
 });
 
 test.run();

@@ -63,6 +63,15 @@ export const REFUSAL = {
   LOCKED: 'locked out after repeated login failures; try again later',
 } as const;
 
+/**
+ * A refusal's reason as a metric label: one of REFUSAL's texts, or `proxy protocol` for the
+ * PROXY header's (whose messages name addresses, which must not become label values).
+ */
+export function refusalCategory(reason: string): string {
+  for (const r of Object.values(REFUSAL)) if (reason === r) return r;
+  return /PROXY/.test(reason) ? 'proxy protocol' : 'other';
+}
+
 export class AdmissionState implements Admission {
   readonly #l: Required<AdmissionLimits>;
   readonly #now: () => number;
