@@ -72,7 +72,9 @@ start() {
   # Wait for the port with plain TCP connects: an HTTP probe could spend one of the free calls.
   for _ in $(seq 1 100); do
     port_busy && break
-    running || die "moto_server exited; see $logfile"
+    # Liveness by pid only: right after the fork the child may not have exec'd moto_server yet
+    # (its cmdline is still this shell's), which `running` would take for a dead server.
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || die "moto_server exited; see $logfile"
     sleep 0.1
   done
   port_busy || die "moto_server did not open 127.0.0.1:$port within 10 s; see $logfile"

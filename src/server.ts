@@ -275,8 +275,12 @@ async function accept<P>(
   } catch (err) {
     const peer = peerOf(socket);
     const reason = (err as Error).message;
-    p.log.info('connection refused', { remote: `${peer.address}:${peer.port}`, reason });
-    opts.onRefused?.(peer, reason);
+    if ((err as { code?: string }).code === 'ERR_PROXY_SILENT') {
+      if (p.log.debugEnabled) p.log.debug('connection closed before SSH', { remote: `${peer.address}:${peer.port}`, reason });
+    } else {
+      p.log.info('connection refused', { remote: `${peer.address}:${peer.port}`, reason });
+      opts.onRefused?.(peer, reason);
+    }
     client = null;
   }
   if (client === null) {

@@ -42,8 +42,13 @@ test.before(async (ctx) => {
   ctx.gw = await startGateway(['--instance-id', 'audit-test-1'], { audit: ctx.kept });
 });
 
+/** One moto for the suite's STS and CloudWatch tests, stopped after them (fewer restarts). */
+let moto: Promise<MotoEnv> | undefined;
+const motoEnv = (): Promise<MotoEnv> => (moto ??= startMoto());
+
 test.after(async (ctx) => {
   killStrayChildren();
+  if (moto) await stopMoto();
   await ctx.gw?.close();
   await removePrefix(BUCKET, PREFIX + '/');
 });
@@ -174,32 +179,27 @@ test('--audit-log FILE: one JSON object per line, appended', async () => {
 });
 
 test('keys checked with STS: the session start carries the caller\'s IAM ARN', async () => {
+  const moto = await motoEnv();
+  const kept = new KeptAudit();
+  const gw = await startGateway(['--auth-mode', 'sts', '--sts-endpoint', moto.endpoint], { audit: kept });
   try {
-    const moto = await startMoto();
-    const kept = new KeptAudit();
-    const gw = await startGateway(['--auth-mode', 'sts', '--sts-endpoint', moto.endpoint], { audit: kept });
-    try {
-      // moto's user has no keys in MinIO, so its listing fails; the login and the session do not.
-      const r = await sftpBatch(gw, { accessKeyId: moto.user.accessKeyId, secretAccessKey: moto.user.secretAccessKey }, ['-ls /']);
-      assert.is(r.code, 0, show(r));
-      const start = kept.records.find((x) => x.event === 'session_start');
-      assert.ok(start && start.event === 'session_start', 'a session_start record');
-      assert.is(start.arn, moto.user.arn);
-      assert.is(start.accessKeyId, moto.user.accessKeyId);
-      assert.not.ok(JSON.stringify(kept.records).includes(moto.user.secretAccessKey));
-    } finally {
-      await gw.close();
-    }
+    // moto's user has no keys in MinIO, so its listing fails; the login and the session do not.
+    const r = await sftpBatch(gw, { accessKeyId: moto.user.accessKeyId, secretAccessKey: moto.user.secretAccessKey }, ['-ls /']);
+    assert.is(r.code, 0, show(r));
+    const start = kept.records.find((x) => x.event === 'session_start');
+    assert.ok(start && start.event === 'session_start', 'a session_start record');
+    assert.is(start.arn, moto.user.arn);
+    assert.is(start.accessKeyId, moto.user.accessKeyId);
+    assert.not.ok(JSON.stringify(kept.records).includes(moto.user.secretAccessKey));
   } finally {
-    await stopMoto();
+    await gw.close();
   }
 });
 
 test('CloudWatch Logs (moto): the group and the instance stream are made, and a session reads back', async () => {
-  let moto: MotoEnv | undefined;
   const env = { ...process.env };
   try {
-    moto = await startMoto();
+    const moto = await motoEnv();
     // The sink uses the gateway's own credentials from the SDK's default chain: the environment.
     process.env.AWS_ACCESS_KEY_ID = moto.user.accessKeyId;
     process.env.AWS_SECRET_ACCESS_KEY = moto.user.secretAccessKey;
@@ -230,7 +230,6 @@ test('CloudWatch Logs (moto): the group and the instance stream are made, and a 
     client.destroy();
   } finally {
     process.env = env;
-    await stopMoto();
   }
 });
 

@@ -9,6 +9,7 @@
  *   through HAProxy completes; the killed instance's multipart upload is aborted by the retry's
  *   stale-upload sweep, so the bucket holds exactly the retried file and nothing is pending.
  */
+import net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startGatewayProcess } from '../helpers/big-upload.js';
@@ -64,6 +65,15 @@ for (const version of ['v2', 'v1'] as const) {
       // From an address outside --trusted-proxy: refused before any header is read.
       const untrusted = await sftpBatch(gw, 'least', ['ls /'], bind('127.0.0.3'));
       assert.is(untrusted.code, 255, show(untrusted));
+      // A TCP health check (connect, close without a byte) is not a refusal worth auditing.
+      const refusedBefore = kept.records.filter((r) => r.event === 'connection_refused').length;
+      await new Promise<void>((resolve) => {
+        const probe = net.connect(gw.port, '127.0.0.1', () => probe.end());
+        probe.on('close', () => resolve());
+        probe.resume();
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      assert.is(kept.records.filter((r) => r.event === 'connection_refused').length, refusedBefore, 'a silent probe is not audited');
       const reasons = kept.records.filter((r) => r.event === 'connection_refused').map((r) => `${r.clientAddress} ${(r as { reason: string }).reason}`);
       assert.ok(reasons.some((r) => /^127\.0\.0\.1 no PROXY protocol header/.test(r)), reasons.join('\n'));
       assert.ok(reasons.some((r) => /^127\.0\.0\.3 .*not a --trusted-proxy/.test(r)), reasons.join('\n'));

@@ -189,7 +189,18 @@ test('readProxyHeader: untrusted peers, garbage, silence and early close are ref
     const { client, server, close } = await pair();
     const p = readProxyHeader(server, new TrustedProxies(['127.0.0.1/32']));
     client.end('PROXY TCP4 ');
-    await p.then(() => assert.unreachable('closed'), (e: Error) => assert.match(e.message, /closed before/));
+    await p.then(
+      () => assert.unreachable('closed'),
+      (e: ProxyProtocolError) => assert.equal([e.code, /closed before/.test(e.message)], ['ERR_PROXY_PROTOCOL', true]),
+    );
+    close();
+  }
+  {
+    // A TCP health check: connect, then close without a byte. Told apart so it is not audited.
+    const { client, server, close } = await pair();
+    const p = readProxyHeader(server, new TrustedProxies(['127.0.0.1/32']));
+    client.end();
+    await p.then(() => assert.unreachable('closed'), (e: ProxyProtocolError) => assert.is(e.code, 'ERR_PROXY_SILENT'));
     close();
   }
 });

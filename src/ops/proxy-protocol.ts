@@ -16,10 +16,15 @@ import { normalizeAddress } from './limits.js';
  * connection's own address stands.
  */
 export class ProxyProtocolError extends Error {
-  readonly code = 'ERR_PROXY_PROTOCOL';
-  constructor(message: string) {
+  /**
+   * ERR_PROXY_SILENT: the peer closed without sending a byte, which is what a TCP health check
+   * does; worth a debug record, not a refusal in the audit log every few seconds.
+   */
+  readonly code: 'ERR_PROXY_PROTOCOL' | 'ERR_PROXY_SILENT';
+  constructor(message: string, code: 'ERR_PROXY_PROTOCOL' | 'ERR_PROXY_SILENT' = 'ERR_PROXY_PROTOCOL') {
     super(message);
     this.name = 'ProxyProtocolError';
+    this.code = code;
   }
 }
 
@@ -140,6 +145,8 @@ export class TrustedProxies {
  */
 export function readProxyHeader(socket: net.Socket, trusted: TrustedProxies, timeoutMs = 5_000): Promise<ClientAddress> {
   const peer = { address: normalizeAddress(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
+  // A socket reset before we got to it has no address left: nothing to refuse or record.
+  if (peer.address === '') return Promise.reject(new ProxyProtocolError('gone before it was read', 'ERR_PROXY_SILENT'));
   if (!trusted.has(peer.address)) return Promise.reject(new ProxyProtocolError(`PROXY header from ${peer.address}, which is not a --trusted-proxy`));
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
@@ -163,7 +170,12 @@ export function readProxyHeader(socket: net.Socket, trusted: TrustedProxies, tim
       }
       if (h.done) finish(null, h.client ?? peer, buf.subarray(h.length));
     };
-    const onClose = () => finish(new ProxyProtocolError('closed before the PROXY header'));
+    const onClose = () =>
+      finish(
+        buf.length === 0
+          ? new ProxyProtocolError('closed without sending anything (a health check?)', 'ERR_PROXY_SILENT')
+          : new ProxyProtocolError('closed before the PROXY header'),
+      );
     const timer = setTimeout(() => finish(new ProxyProtocolError(`no PROXY header within ${timeoutMs} ms`)), timeoutMs);
     socket.on('data', onData);
     socket.on('close', onClose);
