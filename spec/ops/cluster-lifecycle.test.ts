@@ -3,7 +3,7 @@
  * cannot listen ends the instance (status 1) instead of being replaced forever, and Ctrl-C in a
  * terminal (SIGINT to the whole process group: the re-spawning CLI, the primary and the workers)
  * drains and exits 0, although the primary hears SIGINT twice (the terminal's, and the one its
- * parent forwards).
+ * parent forwards). Workers whose primary is killed exit too.
  */
 import { spawn } from 'node:child_process';
 import net from 'node:net';
@@ -56,6 +56,22 @@ test('a worker that cannot listen stops the instance with status 1, not a restar
     assert.match(err.message, /a worker exited before the instance listened; stopping/);
   } finally {
     taken.close();
+  }
+});
+
+test('workers exit when the primary is killed (nobody would hand them connections or hold the limits)', async () => {
+  const env = await s3env();
+  const gp = await startGatewayProcess({ endpoint: env.endpoint, region: env.region, dir: tempDir('cluster-orphans'), args: ['--workers', '2'] });
+  let workers: number[] = [];
+  try {
+    await eventually('both workers listen', async () => (gp.logTail(200).match(/listening on 127\.0\.0\.1/g) ?? []).length >= 2);
+    workers = childPids(gp.pid);
+    assert.is(workers.length, 2, 'two workers');
+    process.kill(gp.pid, 'SIGKILL');
+    await eventually('both workers are gone', async () => workers.every((p) => !alive(p)), 10_000);
+  } finally {
+    for (const p of workers) if (alive(p)) process.kill(p, 'SIGKILL');
+    await gp.stop(1000);
   }
 });
 
