@@ -6,7 +6,10 @@
  *    load-client.ts, two processes) connect, exchange keys (curve25519, AES-GCM), log in with a
  *    password and disconnect, over and over. The login's IAM check is cached after the first,
  *    so this measures SSH. Reported with the gateway's CPU per handshake, since generators and
- *    gateway share the machine's cores: 1 worker is the reference.
+ *    gateway share the machine's cores: 1 worker is the reference. Then the same with a wrong
+ *    secret: failed checks are not cached, so each login makes the full IAM call to S3 (MinIO's
+ *    CPU per login is reported too; it shares the cores, and other users of the shared MinIO
+ *    would show in it).
  * 2. 1,000 concurrent idle SFTP sessions: RSS of the gateway's processes, event-loop lag (its
  *    /metrics), errors; per worker count.
  * 3. 100 concurrent transfers, OpenSSH sftp processes: 50 uploads and 50 downloads of 8 MiB
@@ -195,15 +198,40 @@ function runLoadgen(args: string[]): { child: ChildProcess; line: Promise<Record
 const MiB = 1024 * 1024;
 const fmt = (n: number, d = 1) => n.toFixed(d);
 
-async function handshakeRound(store: Store, workers: number, dir: string) {
+/** The local MinIO's processes (by command name), whose CPU the IAM checks cost. */
+function minioPids(): number[] {
+  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'minio';
+    } catch {
+      return false;
+    }
+  });
+}
+
+function cpuOf(pids: number[]): number {
+  return pids.reduce((n, p) => {
+    const s = readStat(p);
+    return n + (s ? s.user + s.sys : 0);
+  }, 0);
+}
+
+/** `iam`: log in with a wrong secret, so that every login is a full IAM check (failures are not cached). */
+async function handshakeRound(store: Store, workers: number, dir: string, iam = false) {
   const gw = await startGateway(store, workers, dir);
+  const secret = iam ? store.secretAccessKey.slice(0, -1) + (store.secretAccessKey.endsWith('x') ? 'y' : 'x') : store.secretAccessKey;
+  const minio = minioPids();
   try {
     const cpu0 = cpuOfTree(gw.child.pid!);
+    const minio0 = cpuOf(minio);
     const t0 = performance.now();
-    const gens = [0, 1].map(() => runLoadgen(['handshakes', String(gw.port), store.accessKeyId, store.secretAccessKey, String(SECONDS), '8']));
+    const gens = [0, 1].map(() =>
+      runLoadgen(['handshakes', String(gw.port), store.accessKeyId, secret, String(SECONDS), '8', iam ? 'refused' : 'ok']),
+    );
     const res = await Promise.all(gens.map((g) => g.line));
     const wall = (performance.now() - t0) / 1000;
     const cpu = cpuOfTree(gw.child.pid!) - cpu0;
+    const minioCpu = cpuOf(minio) - minio0;
     const count = res.reduce((n, r) => n + Number(r.count), 0);
     const errors = res.reduce((n, r) => n + Number(r.errors), 0);
     const clientCpu = res.reduce((n, r) => n + Number(r.cpu), 0);
@@ -217,11 +245,12 @@ async function handshakeRound(store: Store, workers: number, dir: string) {
       /** Cores the gateway kept busy (all its processes). */
       serverCores: cpu / wall,
       clientMsPer: (clientCpu * 1000) / count,
+      minioMsPer: minio.length ? (minioCpu * 1000) / count : NaN,
       lagP99: lagMs(m, '0.99'),
       lagMax: lagMs(m, 'max'),
       firstError: res.map((x) => x.firstError).find(Boolean),
     };
-    log(`  handshakes, ${workers} worker(s): ${count} in ${fmt(wall)} s = ${fmt(r.perSec)}/s, errors ${errors}; gateway ${fmt(r.serverMsPer, 2)} CPU-ms each (${fmt(r.serverCores, 2)} cores busy), load generators ${fmt(r.clientMsPer, 2)}; lag p99 ${fmt(r.lagP99, 1)} ms, max ${fmt(r.lagMax, 1)} ms${r.firstError ? `; first error: ${String(r.firstError)}` : ''}`);
+    log(`  handshakes${iam ? ' with a full IAM check each (wrong secret)' : ''}, ${workers} worker(s): ${count} in ${fmt(wall)} s = ${fmt(r.perSec)}/s, errors ${errors}; gateway ${fmt(r.serverMsPer, 2)} CPU-ms each (${fmt(r.serverCores, 2)} cores busy), load generators ${fmt(r.clientMsPer, 2)}, MinIO ${fmt(r.minioMsPer, 2)}; lag p99 ${fmt(r.lagP99, 1)} ms, max ${fmt(r.lagMax, 1)} ms${r.firstError ? `; first error: ${String(r.firstError)}` : ''}`);
     return r;
   } finally {
     await gw.stop();
@@ -322,6 +351,9 @@ async function main(): Promise<void> {
   const h2 = await handshakeRound(store, 2, dir);
   log(`  2 workers / 1 worker: ${fmt(h2.perSec / h1.perSec, 2)}× handshakes per second, ${fmt(h2.serverCores / h1.serverCores, 2)}× the gateway's CPU`);
   log(`  (the load generators need ${fmt(h1.clientMsPer, 2)} CPU-ms per handshake on the same 2 cores; the gateway alone on them could do about ${fmt(2000 / h2.serverMsPer, 0)}/s with 2 workers, ${fmt(1000 / h1.serverMsPer, 0)}/s with 1)`);
+  const f1 = await handshakeRound(store, 1, dir, true);
+  const f2 = await handshakeRound(store, 2, dir, true);
+  log(`  with a full IAM check each: 2 workers / 1 worker ${fmt(f2.perSec / f1.perSec, 2)}×; against cached checks (1 worker) ${fmt(f1.perSec / h1.perSec, 2)}× the rate, ${fmt(f1.serverMsPer / h1.serverMsPer, 2)}× the gateway's CPU per login`);
   log(`2. ${IDLE} idle sessions`);
   const i1 = await idleRound(store, 1, dir);
   const i2 = await idleRound(store, 2, dir);
@@ -338,7 +370,7 @@ async function main(): Promise<void> {
     const t1 = await transferRound(store, 1, dir, bucket, file);
     const t2 = await transferRound(store, 2, dir, bucket, file);
     log(`  2 workers / 1 worker: ${fmt(t2.mbps / t1.mbps, 2)}× aggregate MB/s`);
-    const summary = { handshakes: [h1, h2], idle: [i1, i2], transfers: [t1, t2] };
+    const summary = { handshakes: [h1, h2], iamHandshakes: [f1, f2], idle: [i1, i2], transfers: [t1, t2] };
     process.stdout.write(JSON.stringify(summary) + '\n');
   } finally {
     fs.rmSync(file, { force: true });

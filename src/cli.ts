@@ -40,7 +40,7 @@ function main(): void {
     process.exit(2);
   }
   const worker = cluster.isWorker ? Number(process.env.S3GW_WORKER_INDEX ?? cluster.worker?.id ?? 0) : undefined;
-  const log = worker === undefined ? createLogger(config.logLevel) : createLogger(config.logLevel, undefined, { worker });
+  const log = worker === undefined ? createLogger(config.logLevel) : createLogger(config.logLevel, undefined, { worker, pid: process.pid });
   let hostKeys;
   try {
     // Under --workers N the primary loads (or generates) the keys first, so workers read the

@@ -3,9 +3,11 @@
  * tests' small SSH client (spec/helpers/raw-client.ts: curve25519, AES-GCM, password login) in
  * its load-generator mode (X25519 by OpenSSL, the host key signature not checked).
  *
- *   node dist/bench/lib/load-client.js handshakes PORT USER PASS SECONDS CONCURRENCY
+ *   node dist/bench/lib/load-client.js handshakes PORT USER PASS SECONDS CONCURRENCY [EXPECT]
  *     connect, key exchange, password login, disconnect, over and over; prints one JSON line
- *     {count, errors, firstError, cpu} at the end.
+ *     {count, errors, firstError, cpu} at the end. EXPECT 'refused' (PASS is a wrong secret):
+ *     each login must fail; the gateway caches only successful IAM checks, so every one of
+ *     these makes its full check against S3 (a signed ListBuckets that S3 answers 403).
  *   node dist/bench/lib/load-client.js idle PORT USER PASS N
  *     opens N sessions (login, session channel, sftp subsystem, SFTP INIT answered by VERSION),
  *     20 at a time; prints {opened, errors, firstError}; holds them until stdin closes.
@@ -14,7 +16,7 @@ import { MSG } from '../../src/transport/constants.js';
 import { SshWriter } from '../../src/wire/writer.js';
 import { RawClient } from '../../spec/helpers/raw-client.js';
 
-const [mode, portS, user, pass, a, b] = process.argv.slice(2);
+const [mode, portS, user, pass, a, b, expect = 'ok'] = process.argv.slice(2);
 // Cheap client-side crypto: the generators share the cores with the gateway they measure.
 RawClient.loadGenerator = true;
 const port = Number(portS);
@@ -28,8 +30,19 @@ async function handshakes(seconds: number, concurrency: number): Promise<void> {
   const loop = async () => {
     while (Date.now() < end) {
       try {
-        const c = await RawClient.login(port, user!, pass!);
-        c.socket.destroy();
+        if (expect === 'refused') {
+          const c = await RawClient.connect(port);
+          try {
+            await c.handshake();
+            await c.serviceRequest();
+            if ((await c.authPassword(user!, pass!)).success) throw new Error('a wrong secret was accepted');
+          } finally {
+            c.socket.destroy();
+          }
+        } else {
+          const c = await RawClient.login(port, user!, pass!);
+          c.socket.destroy();
+        }
         count++;
       } catch (err) {
         errors++;

@@ -64,6 +64,32 @@ test('no answer: the request fails at its deadline and a late answer is ignored'
   assert.is(a.pending, 0);
 });
 
+test('an answer after the deadline goes to onLate, once, so a slot the peer took is given back', async () => {
+  const { a, b } = pair({ timeoutMs: 40, maxPending: 2 });
+  let next = 1;
+  b.on('take', async () => {
+    const id = next++;
+    await new Promise((r) => setTimeout(r, 200));
+    return { id };
+  });
+  const late: unknown[] = [];
+  const take = () =>
+    a.request('take', null, { onLate: (r) => void late.push(r) }).then(
+      () => 'answered in time',
+      (e: Error) => e.message,
+    );
+  const first = await Promise.all([take(), take()]);
+  // A third past its deadline too: at most maxPending late handlers are kept, the oldest goes.
+  const third = await take();
+  assert.equal([...first, third], Array(3).fill('take: no answer within 40 ms'));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(late, [{ id: 2 }, { id: 3 }]);
+  // A duplicate answer is not delivered twice.
+  a.receive({ s3gw: 'res', id: 3, result: { id: 3 } });
+  assert.is(late.length, 2);
+  assert.is(a.pending, 0);
+});
+
 test('pending requests are bounded; close fails them all; messages not ours are left alone', async () => {
   const { a } = pair({ drop: true, maxPending: 3, timeoutMs: 10_000 });
   const waiting = [a.request('x'), a.request('x'), a.request('x')].map((p) => p.then(() => 'ok', (e: Error) => e.message));

@@ -49,11 +49,33 @@ export function runPrimary(config: Config, log: Logger, hostKeys: readonly HostK
   const admission = admissionFromConfig(config);
   const slots: Slot[] = [];
   let stopping = false;
+  /** Some worker has listened: from then on a dead worker is a crash to recover from. */
+  let started = false;
+
+  // A worker that dies before the instance ever listened failed to start (the port is taken,
+  // a setting it alone checks): the same failure would repeat forever, so the instance exits
+  // with status 1, as --workers 1 does.
+  const startupFailed = (index: number, code: number | null, signal: string | null) => {
+    stopping = true;
+    log.error('a worker exited before the instance listened; stopping', { worker: index, code, signal });
+    const left = slots.filter((s) => s.worker).map((s) => new Promise<void>((r) => s.worker!.once('exit', () => r())));
+    for (const s of slots) s.worker?.process.kill('SIGTERM');
+    const force = setTimeout(() => {
+      for (const s of slots) s.worker?.process.kill('SIGKILL');
+    }, 5_000);
+    void Promise.all(left).then(async () => {
+      clearTimeout(force);
+      await audit.close();
+      process.exit(1);
+    });
+  };
 
   const fork = (slot: Slot, index: number) => {
     const worker = cluster.fork({ S3GW_WORKER_INDEX: String(index) });
     const ipc = new IpcEndpoint({ send: (m) => worker.isConnected() && worker.send(m), timeoutMs: 3_000 });
-    serveWorker(ipc, admission, audit, slot);
+    serveWorker(ipc, admission, audit, slot, () => {
+      started = true;
+    });
     slot.worker = worker;
     slot.ipc = ipc;
     slot.startedAt = Date.now();
@@ -68,6 +90,7 @@ export function runPrimary(config: Config, log: Logger, hostKeys: readonly HostK
       slot.listening = false;
       workersGauge.set({}, slots.filter((s) => s.worker).length);
       if (stopping) return;
+      if (!started) return startupFailed(index, code, signal);
       const lived = Date.now() - slot.startedAt;
       slot.fastDeaths = lived < FAST_DEATH_MS ? slot.fastDeaths + 1 : 0;
       const delay = slot.fastDeaths === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 500 * 2 ** (slot.fastDeaths - 1));
@@ -111,7 +134,12 @@ export function runPrimary(config: Config, log: Logger, hostKeys: readonly HostK
     metrics.draining.set({}, 1);
     log.info('shutting down: draining the workers', { signal, drainTimeoutMs: config.drainTimeoutMs });
     const exits = slots.filter((s) => s.worker).map((s) => new Promise<void>((r) => s.worker!.once('exit', () => r())));
-    for (const s of slots) s.ipc?.notify('drain');
+    // A worker still starting may not listen for messages yet (one sent now would be lost);
+    // it holds no connections, and SIGTERM reaches it either way (its handler drains).
+    for (const s of slots) {
+      if (s.listening) s.ipc?.notify('drain');
+      else s.worker?.process.kill('SIGTERM');
+    }
     // The workers exit on their own after draining; a margin past their deadline, then force.
     const force = setTimeout(() => {
       for (const s of slots) s.worker?.process.kill('SIGKILL');
@@ -124,7 +152,7 @@ export function runPrimary(config: Config, log: Logger, hostKeys: readonly HostK
 }
 
 /** The primary's side of one worker's IPC: admission, audit records, readiness. */
-function serveWorker(ipc: IpcEndpoint, admission: AdmissionState, audit: AuditSink, slot: Slot): void {
+function serveWorker(ipc: IpcEndpoint, admission: AdmissionState, audit: AuditSink, slot: Slot, onListening: () => void): void {
   ipc
     .on('admission.open', (p) => {
       const r = admission.open(String(p));
@@ -140,6 +168,7 @@ function serveWorker(ipc: IpcEndpoint, admission: AdmissionState, audit: AuditSi
     .on('audit', (p) => void audit.write(p as unknown as AuditRecord))
     .on('listening', () => {
       slot.listening = true;
+      onListening();
     });
 }
 
@@ -155,7 +184,13 @@ export function runWorker(config: Config, log: Logger, hostKeys: readonly HostKe
   const audit = new ForwardedAudit();
   const metrics = new GatewayMetrics(() => audit.dropped);
   const admission: Admission = {
-    open: (address) => ipc.request('admission.open', address) as unknown as Promise<Admitted | Refused>,
+    // A late answer means the connection was already dropped here: give its slot back.
+    open: (address) =>
+      ipc.request('admission.open', address, {
+        onLate: (r) => {
+          if (r !== null && typeof r === 'object' && !Array.isArray(r) && typeof r.id === 'number') ipc.notify('admission.closed', r.id);
+        },
+      }) as unknown as Promise<Admitted | Refused>,
     authenticated: (id) => void ipc.notify('admission.authenticated', id),
     authFailed: (address) => void ipc.notify('admission.authFailed', address),
     closed: (id) => void ipc.notify('admission.closed', id),

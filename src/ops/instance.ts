@@ -71,17 +71,24 @@ export function listen(server: GatewayServer, config: Config, log: Logger, versi
   });
 }
 
+/** A second signal sooner than this after the first is the same stop, delivered twice. */
+const SAME_STOP_MS = 1_000;
+
 /**
- * SIGTERM and SIGINT run `drain` once; a second signal exits at once (status 1).
+ * SIGTERM and SIGINT run `drain` once; a second signal exits at once (status 1). Ctrl-C in a
+ * terminal signals the whole process group, so a process started by the re-spawning CLI
+ * (node-flags.ts) gets SIGINT from the terminal and again from its parent, which forwards it:
+ * a repeat within SAME_STOP_MS is that one stop and is ignored, not a request to skip the drain.
  */
 export function onStopSignals(log: Logger, drain: (signal: string) => Promise<void>): void {
-  let stopping = false;
+  let stoppedAt: number | undefined;
   const stop = (signal: string) => {
-    if (stopping) {
+    if (stoppedAt !== undefined) {
+      if (performance.now() - stoppedAt < SAME_STOP_MS) return;
       log.warn(`${signal} again: exiting without waiting`);
       process.exit(1);
     }
-    stopping = true;
+    stoppedAt = performance.now();
     void drain(signal)
       .catch((err: Error) => log.error('shutdown failed', { err: err.message }))
       .finally(() => {

@@ -42,12 +42,23 @@ export interface IpcOptions {
 
 type Handler = (params: Json) => Json | undefined | void | Promise<Json | undefined | void>;
 
+export interface RequestOptions {
+  /**
+   * Called with an answer that arrives after the deadline, when the caller has already been told
+   * the request failed. A request that made the peer take something (an admission slot) uses it
+   * to give that back; without it the peer would count it until the worker dies.
+   */
+  onLate?: (result: Json) => void;
+}
+
 export class IpcEndpoint {
   readonly #send: (m: Message) => boolean;
   readonly #timeoutMs: number;
   readonly #maxPending: number;
   readonly #pending = new Map<number, { resolve: (v: Json) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   readonly #handlers = new Map<string, Handler>();
+  /** onLate of requests past their deadline, oldest first, at most maxPending of them. */
+  readonly #late = new Map<number, (result: Json) => void>();
   #nextId = 1;
 
   constructor(o: IpcOptions) {
@@ -66,12 +77,17 @@ export class IpcEndpoint {
     return this;
   }
 
-  request(method: string, params: Json = null): Promise<Json> {
+  request(method: string, params: Json = null, o: RequestOptions = {}): Promise<Json> {
     if (this.#pending.size >= this.#maxPending) return Promise.reject(new IpcError(`too many requests waiting (${this.#maxPending})`));
     const id = this.#nextId++;
     return new Promise<Json>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
+        if (o.onLate) {
+          // Bounded like the pending requests: a peer that never answers costs a fixed amount.
+          if (this.#late.size >= this.#maxPending) this.#late.delete(this.#late.keys().next().value!);
+          this.#late.set(id, o.onLate);
+        }
         reject(new IpcError(`${method}: no answer within ${this.#timeoutMs} ms`));
       }, this.#timeoutMs);
       timer.unref();
@@ -94,7 +110,21 @@ export class IpcEndpoint {
     const m = raw as Message;
     if (m.s3gw === 'res') {
       const p = this.#pending.get(m.id);
-      if (!p) return true; // answered after its deadline
+      if (!p) {
+        // Answered after its deadline (or never asked): the caller has moved on.
+        const late = this.#late.get(m.id);
+        if (late) {
+          this.#late.delete(m.id);
+          if (m.error === undefined) {
+            try {
+              late(m.result ?? null);
+            } catch {
+              // nobody left to tell
+            }
+          }
+        }
+        return true;
+      }
       this.#pending.delete(m.id);
       clearTimeout(p.timer);
       if (m.error !== undefined) p.reject(new IpcError(m.error));
@@ -131,6 +161,7 @@ export class IpcEndpoint {
 
   /** Fails every request still waiting (the peer is gone). */
   close(reason: string): void {
+    this.#late.clear();
     for (const [id, p] of this.#pending) {
       clearTimeout(p.timer);
       p.reject(new IpcError(reason));
