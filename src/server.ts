@@ -135,7 +135,7 @@ function plan<P>(opts: SshServerOptions<P>): ServerPlan<P> {
       onFailure:
         opts.admission || opts.onLoginFailure
           ? (f) => {
-              opts.admission?.authFailed(f.remoteAddress);
+              if (!f.serviceError) opts.admission?.authFailed(f.remoteAddress);
               opts.onLoginFailure?.(f);
             }
           : undefined,

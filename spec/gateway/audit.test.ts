@@ -11,7 +11,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CloudWatchLogsClient, GetLogEventsCommand, DescribeLogStreamsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import type { AuditRecord } from '../../src/audit/records.js';
-import { KeptAudit } from '../helpers/ops.js';
+import { KeptAudit, firstLine } from '../helpers/ops.js';
 import { createCloudWatchSink } from '../../src/audit/cloudwatch.js';
 import { JsonLinesSink, openAuditLog } from '../../src/audit/json-lines.js';
 import { killStrayChildren } from '../helpers/openssh.js';
@@ -158,6 +158,25 @@ test('a failed login: address, port, user name, method and reason; never the sec
   const all = JSON.stringify(kept.records);
   assert.not.ok(all.includes(wrong), 'the wrong secret is in no record');
   assert.not.ok(all.includes(least.secretAccessKey), 'the real secret is in no record');
+});
+
+test('an IAM check that cannot be made is audited as a failed login, and not held against the address', async () => {
+  const kept = new KeptAudit();
+  // Nothing listens on port 1: the S3 check of the keys fails with a network error.
+  const gw = await startGateway(['--s3-endpoint', 'http://127.0.0.1:1', '--lockout-failures', '1'], { audit: kept });
+  try {
+    const r = await sftpBatch(gw, 'least', ['ls /']);
+    assert.is(r.code, 255, show(r));
+    const f = kept.records.find((x) => x.event === 'login_failed');
+    assert.ok(f && f.event === 'login_failed', 'a login_failed record');
+    assert.is(f.reason, 'authentication service unavailable');
+    // --lockout-failures 1 would lock the address out after one counted failure; this was none.
+    const next = await firstLine(gw.port);
+    assert.match(next.line, /^SSH-2\.0-/);
+    next.socket.destroy();
+  } finally {
+    await gw.close();
+  }
 });
 
 test('--audit-log FILE: one JSON object per line, appended', async () => {

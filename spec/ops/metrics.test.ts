@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GatewayMetrics, Registry, escapeLabel, merge, render } from '../../src/ops/metrics.js';
-import { parsePrometheus } from '../helpers/prometheus.js';
+import { GatewayMetrics, MAX_SERIES, Registry, escapeLabel, merge, render } from '../../src/ops/metrics.js';
+import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 
 const test = suite('ops/metrics');
 
@@ -81,6 +81,16 @@ test('merging workers: counters and histograms add up, per-process gauges get a 
   assert.is(get('h_count'), 2);
   // One worker alone: no worker label.
   assert.ok(parsePrometheus(render(merge([{ worker: '1', snapshot: make(1) }]))).samples.some((s) => s.name === 'rss_bytes' && !('worker' in s.labels)));
+});
+
+test('a metric keeps at most MAX_SERIES label sets; the rest share an "other" series', () => {
+  const r = new Registry();
+  const c = r.counter('codes_total', 'codes');
+  for (let i = 0; i < MAX_SERIES + 500; i++) c.inc({ code: `E${i}` });
+  const p = parsePrometheus(render(r.snapshot()));
+  assert.is(p.samples.length, MAX_SERIES + 1);
+  assert.is(sampleValue(p.samples, 'codes_total', { code: 'other' }), 500);
+  assert.is(sampleValue(p.samples, 'codes_total', { code: 'E7' }), 1);
 });
 
 test('the gateway metrics: process figures collected at each snapshot', () => {

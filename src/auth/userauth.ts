@@ -34,6 +34,8 @@ export interface LoginFailure extends RemoteInfo {
   method: string;
   reason: string;
   clientVersion: string;
+  /** The check itself failed (S3 or STS unreachable): not held against the client's address. */
+  serviceError?: boolean;
 }
 
 export interface RemoteInfo {
@@ -266,7 +268,7 @@ export class Userauth<P> {
             this.#fail(username, 'publickey', 'key not accepted', true, start);
           }
         },
-        (err) => this.#internal(err),
+        (err) => this.#internal(err, username, 'publickey'),
       );
       return;
     }
@@ -294,12 +296,22 @@ export class Userauth<P> {
         if (res.ok) return this.#succeed(res.principal, username, method);
         this.#fail(username, method, res.reason, true, start);
       },
-      (err) => this.#internal(err),
+      (err) => this.#internal(err, username, method),
     );
   }
 
-  #internal(err: unknown): void {
+  #internal(err: unknown, username: string, method: string): void {
     this.#c.log.error('authenticator failed', { err: err instanceof Error ? err.message : String(err) });
+    // Audited as a failed login, but not the client's fault: no lockout count (server.ts).
+    this.#c.onFailure?.({
+      remoteAddress: this.#remote.remoteAddress,
+      remotePort: this.#remote.remotePort,
+      username: escapePeer(username),
+      method: escapePeer(method),
+      reason: 'authentication service unavailable',
+      clientVersion: escapePeer(this.#t.clientIdent),
+      serviceError: true,
+    });
     this.#t.disconnect(DISCONNECT.BY_APPLICATION, 'authentication service unavailable');
   }
 

@@ -12,6 +12,9 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
  */
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
+/** Label sets one metric keeps apart; more share an "other" series. */
+export const MAX_SERIES = 1000;
+
 export interface Series {
   labels: Record<string, string>;
   /** counter, gauge */
@@ -51,11 +54,21 @@ abstract class Metric {
   }
 
   protected at(labels: Labels): Series {
-    const key = labelKey(labels);
+    let key = labelKey(labels);
     let s = this.series.get(key);
     if (!s) {
-      s = this.fresh(labels);
-      this.series.set(key, s);
+      // Labels come from bounded sets (operations, error codes, reasons), but a store answering
+      // with endless new error codes must not grow memory or the scrape: past MAX_SERIES, new
+      // label sets share one series whose values are all "other".
+      if (this.series.size >= MAX_SERIES) {
+        labels = Object.fromEntries(Object.keys(labels).map((k) => [k, 'other']));
+        key = labelKey(labels);
+        s = this.series.get(key);
+      }
+      if (!s) {
+        s = this.fresh(labels);
+        this.series.set(key, s);
+      }
     }
     return s;
   }
