@@ -135,7 +135,7 @@ function plan<P>(opts: SshServerOptions<P>): ServerPlan<P> {
       onFailure:
         opts.admission || opts.onLoginFailure
           ? (f) => {
-              if (!f.serviceError) opts.admission?.authFailed(f.remoteAddress);
+              if (f.credential) opts.admission?.authFailed(f.remoteAddress);
               opts.onLoginFailure?.(f);
             }
           : undefined,

@@ -7,6 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { REFUSAL } from '../../src/ops/limits.js';
 import { KeptAudit, closedBy, firstLine } from '../helpers/ops.js';
+import { RawClient } from '../helpers/raw-client.js';
 import { killStrayChildren, runProcess } from '../helpers/openssh.js';
 import {
   BUCKET,
@@ -120,6 +121,34 @@ test('lockout: failed logins lock the address out (even with the right secret), 
     }
     assert.ok(ok, 'the lockout expired');
     assertOk(await sftpBatch(gw, 'least', ['ls /']));
+  });
+});
+
+test('lockout counts wrong credentials, not methods the server does not offer', async () => {
+  await withGateway(['--lockout-failures', '2', '--lockout-window', '1m', '--lockout-duration', '1m'], async (gw, kept) => {
+    const least = await creds('least');
+    // Three attempts with a method we do not offer (as clients probing methods or agent keys make):
+    // each is a failed attempt, audited, but none is a guess.
+    const probe = await RawClient.connect(gw.port);
+    await probe.handshake();
+    await probe.serviceRequest();
+    for (let i = 0; i < 3; i++) {
+      probe.send(probe.userauthRequest(least.accessKeyId, 'hostbased'));
+      assert.not.ok((await probe.authResult()).success);
+    }
+    probe.socket.destroy();
+    assert.is(kept.records.filter((r) => r.event === 'login_failed').length, 3);
+    const d = await firstLine(gw.port);
+    assert.match(d.line, /^SSH-2\.0-/, 'not locked out');
+    d.socket.destroy();
+    // Two wrong passwords are two guesses: locked.
+    for (let i = 0; i < 2; i++) {
+      const r = await sftpBatch(gw, 'least', ['ls /'], { secret: `wrong-${i}` });
+      assert.is(r.code, 255, show(r));
+    }
+    const e = await firstLine(gw.port);
+    assert.is(e.line, `s3gw: ${REFUSAL.LOCKED}`);
+    e.socket.destroy();
   });
 });
 

@@ -36,6 +36,13 @@ export interface LoginFailure extends RemoteInfo {
   clientVersion: string;
   /** The check itself failed (S3 or STS unreachable): not held against the client's address. */
   serviceError?: boolean;
+  /**
+   * A credential was tried and was wrong (a password, an answer, a signature): what the lockout
+   * counts. A method the server does not offer, or a public key merely proposed, is an attempt
+   * (it counts toward the connection's 6) but not a guess: clients with several keys in an agent
+   * propose each one on every login.
+   */
+  credential: boolean;
 }
 
 export interface RemoteInfo {
@@ -210,7 +217,7 @@ export class Userauth<P> {
     const n = r.u32();
     if (n !== 1) {
       // Read nothing more: a count other than the one prompt we sent is simply a failure.
-      return this.#fail(this.#username!, 'keyboard-interactive', `${n} responses to 1 prompt`, true, performance.now());
+      return this.#fail(this.#username!, 'keyboard-interactive', `${n} responses to 1 prompt`, true, performance.now(), true, true);
     }
     const pw = r.bytes(Infinity, 'response');
     r.assertEnd('USERAUTH_INFO_RESPONSE');
@@ -220,13 +227,13 @@ export class Userauth<P> {
   #checkPassword(username: string, method: AuthMethod, pw: Uint8Array): void {
     const start = performance.now();
     const a = this.#c.authenticator;
-    if (pw.length > this.#c.maxPasswordBytes) return this.#fail(username, method, 'password too long', true, start);
+    if (pw.length > this.#c.maxPasswordBytes) return this.#fail(username, method, 'password too long', true, start, true, true);
     if (!a.checkPassword) return this.#fail(username, method, 'method not supported', true, start);
     let password: string;
     try {
       password = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(pw);
     } catch {
-      return this.#fail(username, method, 'password is not UTF-8', true, start);
+      return this.#fail(username, method, 'password is not UTF-8', true, start, true, true);
     }
     this.#run(username, method, start, () => a.checkPassword!(this.#ctx(username), password));
   }
@@ -275,7 +282,7 @@ export class Userauth<P> {
     // RFC 4252 §7: the signature covers the session identifier and the request up to here.
     const signed = Buffer.concat([encodeString(this.#t.sessionId!), payload.subarray(0, signedEnd)]);
     if (!verifySignature(key, alg, sig, signed, { allowSshRsaSha1: this.#c.publicKeyAlgorithms.includes('ssh-rsa') })) {
-      return this.#fail(username, 'publickey', 'bad signature', true, start);
+      return this.#fail(username, 'publickey', 'bad signature', true, start, true, true);
     }
     if (!a.checkPublicKey) return this.#fail(username, 'publickey', 'method not supported', true, start);
     this.#run(username, 'publickey', start, () => a.checkPublicKey!(ctx, key));
@@ -294,7 +301,7 @@ export class Userauth<P> {
       (res) => {
         if (this.#t.closed) return;
         if (res.ok) return this.#succeed(res.principal, username, method);
-        this.#fail(username, method, res.reason, true, start);
+        this.#fail(username, method, res.reason, true, start, true, true);
       },
       (err) => this.#internal(err, username, method),
     );
@@ -311,6 +318,7 @@ export class Userauth<P> {
       reason: 'authentication service unavailable',
       clientVersion: escapePeer(this.#t.clientIdent),
       serviceError: true,
+      credential: false,
     });
     this.#t.disconnect(DISCONNECT.BY_APPLICATION, 'authentication service unavailable');
   }
@@ -339,11 +347,12 @@ export class Userauth<P> {
    * Answers a failed attempt. Counted failures are delayed (see failureDelay) and end the
    * connection at maxAttempts. `reason` goes to the log, escaped; never to the client.
    */
-  #fail(username: string, method: string, reason: string, counted: boolean, start: number, delay = true): void {
+  #fail(username: string, method: string, reason: string, counted: boolean, start: number, delay = true, credential = false): void {
     if (counted) this.#failures++;
     this.#c.log.info('login failed', { user: escapePeer(username), method: escapePeer(method), reason });
     if (counted && this.#c.onFailure) {
       this.#c.onFailure({
+        credential,
         remoteAddress: this.#remote.remoteAddress,
         remotePort: this.#remote.remotePort,
         username: escapePeer(username),
