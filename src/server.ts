@@ -310,13 +310,15 @@ async function accept<P>(
       return;
     }
   }
-  socket.off('error', early);
-  if (!live.draining) serve(socket, p, client, admitted, idle, live);
-  else {
+  if (live.draining) {
     // Accepted just before the listener closed: say so rather than start SSH.
     if (admitted !== undefined) opts.admission?.closed(admitted);
     socket.end('s3gw: server is shutting down\r\n');
+    return;
   }
+  // The Transport handles the socket's errors from here on.
+  socket.off('error', early);
+  serve(socket, p, client, admitted, idle, live);
 }
 
 /**
@@ -359,6 +361,8 @@ export function createSshServer<P>(opts: SshServerOptions<P>): SshServer {
   const live = Object.assign(new Set<Live>(), { draining: false });
   const server = net.createServer({ noDelay: true }, (socket) => {
     if (live.draining) {
+      // A reset while we say goodbye must not become an unhandled 'error'.
+      socket.on('error', () => {});
       socket.end('s3gw: server is shutting down\r\n');
       return;
     }
