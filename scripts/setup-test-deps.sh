@@ -8,6 +8,8 @@ command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # HAProxy in front of gateways (spec/gateway/haproxy.test.ts): PROXY protocol v1/v2, failover.
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
+# systemd-analyze verify checks deploy/systemd/s3gw.service (spec/deploy/systemd.test.ts).
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   if [ "$(id -u)" -ne 0 ]; then
