@@ -102,6 +102,7 @@ test('the gateway metrics: process figures collected at each snapshot', () => {
       assert.ok(names.has(n), n);
     }
     assert.is(p.samples.find((s) => s.name === 's3gw_audit_dropped_total')?.value, 7);
+    assert.is(p.types.s3gw_audit_dropped_total, 'counter', 'a _total is a counter');
     assert.ok(p.samples.find((s) => s.name === 'process_resident_memory_bytes')!.value > 10_000_000);
     m.onS3Request('PutObject', 0.02);
     m.onS3Request('PutObject', 0.3, 'AccessDenied');

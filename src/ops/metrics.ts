@@ -96,6 +96,11 @@ export class Counter extends Metric {
   inc(labels: Labels = {}, by = 1): void {
     this.at(labels).value! += by;
   }
+  /** For a count kept by another object (read at scrape time); it must never go down. */
+  setTotal(labels: Labels, total: number): void {
+    const s = this.at(labels);
+    s.value = Math.max(s.value!, total);
+  }
 }
 
 export class Gauge extends Metric {
@@ -277,7 +282,7 @@ export class GatewayMetrics {
   readonly external = this.registry.gauge('nodejs_external_memory_bytes', 'Memory outside the V8 heap (buffers)', true);
   readonly up = this.registry.gauge('s3gw_process_start_time_seconds', 'When the process started (Unix seconds)', true);
   /** Extra counters read at scrape time (the audit sinks' drops). */
-  readonly auditDropped = this.registry.gauge('s3gw_audit_dropped_total', 'Audit records dropped (queue full, rejected, not sent before exit)');
+  readonly auditDropped = this.registry.counter('s3gw_audit_dropped_total', 'Audit records dropped (queue full, rejected, not sent before exit)');
   readonly #loop: IntervalHistogram;
 
   constructor(readAuditDropped: () => number = () => 0) {
@@ -299,7 +304,7 @@ export class GatewayMetrics {
       this.heap.set({}, m.heapUsed);
       this.external.set({}, m.external);
       this.up.set({}, started);
-      this.auditDropped.set({}, readAuditDropped());
+      this.auditDropped.setTotal({}, readAuditDropped());
     });
     this.draining.set({}, 0);
     this.connections.set({}, 0);
