@@ -74,8 +74,9 @@ check_go() {
   local v minor
   v=$(go env GOVERSION)
   minor=$(sed -E 's/^go1\.([0-9]+).*/\1/' <<<"$v")
-  [[ "$minor" =~ ^[0-9]+$ ]] && ((minor >= GO_MIN_MINOR)) ||
+  if ! [[ "$minor" =~ ^[0-9]+$ ]] || ((minor < GO_MIN_MINOR)); then
     die "Go 1.$GO_MIN_MINOR or newer is needed to build MinIO and mc, found $v: install a newer Go from https://go.dev/dl/"
+  fi
 }
 
 install_one() { # name module version
