@@ -162,6 +162,7 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
   const kmsKey = param(stack, 'KmsKeyArn', {
     type: 'String',
     default: '',
+    maxLength: 256,
     allowedPattern: '^(arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]+)?$',
     description:
       'With SseMode aws:kms: the KMS key ARN to encrypt with (empty: the aws/s3 key). Users need kms:GenerateDataKey and kms:Decrypt on it.',
@@ -175,6 +176,7 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
   const hostKeySecret = param(stack, 'HostKeySecretArn', {
     type: 'String',
     default: '',
+    maxLength: 512,
     allowedPattern: '^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)?$',
     description:
       'Optional existing Secrets Manager secret with the host key (an OpenSSH or PEM private key, or a random string to derive one from). Empty: the stack creates one.',
@@ -182,6 +184,8 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
   const packageSource = param(stack, 'PackageSource', {
     type: 'String',
     default: opts.packageSpec,
+    // Bounded so that the user data stays under EC2's 16 KB whatever the values.
+    maxLength: 1024,
     allowedPattern: `${SHELL_SAFE.slice(0, -2)}+$`,
     description:
       'The gateway package: an npm spec, an https:// URL of an `npm pack` tarball, or s3://bucket/key of one (the instances may read that object only).',
