@@ -3,8 +3,8 @@
 # cloud-init as EC2 user data on Amazon Linux 2023. The template puts its parameters in front
 # of this file as exported variables:
 #
-#   S3GW_PACKAGE          what to install: an npm spec (s3gw@0.1.0), an https:// URL of a
-#                         tarball, or s3://bucket/key of one (the output of `npm pack`)
+#   S3GW_PACKAGE          what to install, the output of `npm pack`: s3://bucket/key of it,
+#                         an https:// URL of it, or an npm spec (name@version)
 #   S3GW_PACKAGE_SHA256   the tarball's SHA-256 in hex, or empty to skip the check
 #   S3GW_NODE_MAJOR       Node.js major version to install from the AL2023 repositories
 #   S3GW_HOST_KEY_SECRET  Secrets Manager secret holding the shared host key (derive_host_key)

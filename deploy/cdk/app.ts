@@ -18,13 +18,13 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const TEMPLATE_DIR = path.join(REPO_ROOT, 'deploy/cloudformation');
 export const BOOTSTRAP_FILE = path.join(REPO_ROOT, 'deploy/bootstrap/s3gw-bootstrap.sh');
 
-/** The published package of this checkout, as npm names it: s3gw@<version>. */
-export function packageSpec(): string {
+/** The file `npm pack` makes of this checkout: s3gw-<version>.tgz. */
+export function packageTarball(): string {
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
     name: string;
     version: string;
   };
-  return `${pkg.name}@${pkg.version}`;
+  return `${pkg.name}-${pkg.version}.tgz`;
 }
 
 export interface Stacks {
@@ -33,7 +33,7 @@ export interface Stacks {
   readonly existingVpc: Stack;
 }
 
-export function buildStacks(opts: GatewayOptions = { packageSpec: packageSpec(), bootstrapFile: BOOTSTRAP_FILE }): Stacks {
+export function buildStacks(opts: GatewayOptions = { tarball: packageTarball(), bootstrapFile: BOOTSTRAP_FILE }): Stacks {
   // No path metadata: the templates carry only what CloudFormation reads.
   const app = new App({ context: { 'aws:cdk:enable-path-metadata': false } });
   return { app, standalone: standaloneStack(app, opts), existingVpc: existingVpcStack(app, opts) };

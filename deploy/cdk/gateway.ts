@@ -92,8 +92,8 @@ export interface Network {
 }
 
 export interface GatewayOptions {
-  /** The npm spec the template installs by default, e.g. s3gw@0.1.0. */
-  readonly packageSpec: string;
+  /** The file `npm pack` makes of this checkout, e.g. s3gw-0.1.0.tgz (for the descriptions). */
+  readonly tarball: string;
   /** deploy/bootstrap/s3gw-bootstrap.sh, put into the user data. */
   readonly bootstrapFile: string | URL;
 }
@@ -181,14 +181,15 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
     description:
       'Optional existing Secrets Manager secret with the host key (an OpenSSH or PEM private key, or a random string to derive one from). Empty: the stack creates one.',
   });
+  // No default: the package is not published on npm, and a default naming an unclaimed npm
+  // name would install whatever someone later publishes under it.
   const packageSource = param(stack, 'PackageSource', {
     type: 'String',
-    default: opts.packageSpec,
     // Bounded so that the user data stays under EC2's 16 KB whatever the values.
     maxLength: 1024,
     allowedPattern: `${SHELL_SAFE.slice(0, -2)}+$`,
-    description:
-      'The gateway package: an npm spec, an https:// URL of an `npm pack` tarball, or s3://bucket/key of one (the instances may read that object only).',
+    constraintDescription: 'an s3:// or https:// location or an npm spec, without spaces or quotes',
+    description: `Required. The gateway package, as \`npm pack\` makes it (${opts.tarball}): s3://bucket/key (the instances may read that object only), an https:// URL, or an npm spec.`,
   });
   const packageSha256 = param(stack, 'PackageSha256', {
     type: 'String',
