@@ -548,4 +548,32 @@ test('both: every parameter is in a console group, and every parameter has a des
   }
 });
 
+const DEPLOY_MD = fs.readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8');
+
+test('docs/deploy.md: its user policies are the ones the tests give their MinIO users', () => {
+  const blocks = [...DEPLOY_MD.matchAll(/<!-- policy: ([a-z]+\.json) -->\n```json\n([\s\S]*?)\n```/g)];
+  assert.equal(blocks.map((b) => b[1]), ['least.json', 'onebucket.json']);
+  for (const [, file, json] of blocks) {
+    const fixture = JSON.parse(fs.readFileSync(path.join(ROOT, 'fixtures', 's3', 'policies', file!), 'utf8'));
+    assert.equal(JSON.parse(json!), fixture, file);
+  }
+});
+
+test('docs/deploy.md: its parameter table names every parameter of both templates, and no other', () => {
+  const table = DEPLOY_MD.slice(DEPLOY_MD.indexOf('### Parameters'), DEPLOY_MD.indexOf('### What an instance does'));
+  const documented = new Set(
+    table
+      .split('\n')
+      .filter((l) => l.startsWith('| `'))
+      .flatMap((l) => [...l.split('|')[1]!.matchAll(/`([A-Za-z0-9]+)`/g)].map((m) => m[1]!)),
+  );
+  const inTemplates = new Set(both.flatMap(([, t]) => Object.keys((t.toJSON() as Json).Parameters)));
+  assert.equal([...documented].sort(), [...inTemplates].sort());
+});
+
+test("docs/deploy.md: the instance role's table lists its policies", () => {
+  const names = statements(standalone).map((x) => x.policy);
+  for (const n of names) assert.match(DEPLOY_MD, `| \`${n}\` |`);
+});
+
 test.run();
