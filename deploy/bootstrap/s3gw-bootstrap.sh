@@ -182,12 +182,15 @@ main() {
   exec > >(tee -a "$BOOTSTRAP_LOG") 2>&1
   trap on_exit EXIT
   export AWS_DEFAULT_REGION=$S3GW_REGION
+  # cloud-init may run this without HOME, which npm needs; its cache goes with the work dir.
+  export HOME=${HOME:-/root}
 
   local m=$S3GW_NODE_MAJOR work tarball app
   dnf install -y -q "nodejs$m" "nodejs$m-npm" aws-cfn-bootstrap
   alternatives --set node "/usr/bin/node-$m"
 
   work=$(mktemp -d)
+  export npm_config_cache="$work/npm-cache"
   tarball=$(fetch_package "$S3GW_PACKAGE" "$work")
   verify_sha256 "$tarball" "${S3GW_PACKAGE_SHA256:-}"
   check_node "$(node --version)" "$(package_engines "$tarball")"

@@ -263,9 +263,12 @@ interface Run {
 /** Runs the bootstrap as cloud-init would (a file executed by bash), with the test's paths. */
 async function bootstrap(root: string, env: Record<string, string>): Promise<Run> {
   const stubs = path.join(root, 'stubs');
+  // cloud-init may run user data without HOME.
+  const base = { ...process.env };
+  delete base.HOME;
   const r = await runProcess('bash', [SCRIPT], {
     env: {
-      ...process.env,
+      ...base,
       PATH: `${stubs}:${process.env.PATH}`,
       STUB_DIR: stubs,
       STUB_NODE: process.execPath,
