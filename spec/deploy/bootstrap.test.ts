@@ -2,8 +2,9 @@
  * deploy/bootstrap/s3gw-bootstrap.sh, the instances' user data.
  *
  * Its functions one by one (the version check, the host key derivation, the environment file
- * editor, the package download checks), ShellCheck on it and on scripts/*.sh, and then the whole
- * script run as root on this machine: it installs the `npm pack` output of this checkout with the
+ * editor, the package download checks), ShellCheck on it and on scripts/*.sh, and then the user
+ * data of the standalone template, as CloudFormation would render it for the test's parameters,
+ * run as root on this machine: it installs the `npm pack` output of this checkout with the
  * real npm, creates a real system user, writes the host key and the environment file, and starts
  * the gateway from the installed package's own unit as that user. Only what needs an EC2
  * instance is stood in for by small scripts on PATH that record their arguments: dnf and
@@ -26,6 +27,7 @@ import { loadConfig } from '../../src/config.js';
 import { parseHostKey } from '../../src/transport/host-keys.js';
 import { BUCKET, assertOk, e2ePrefix, eventually, headOrNull, payload, removePrefix, s3env, sshClientEnv, sshOptions, askpassEnv } from '../helpers/gateway.js';
 import { freePort } from '../helpers/haproxy.js';
+import { Stack } from '../helpers/cfn.js';
 import { startMoto, stopMoto } from '../helpers/moto.js';
 import { runProcess, sleep } from '../helpers/openssh.js';
 import { ROOT } from '../helpers/test-server.js';
@@ -260,13 +262,30 @@ interface Run {
   calls: string[];
 }
 
-/** Runs the bootstrap as cloud-init would (a file executed by bash), with the test's paths. */
-async function bootstrap(root: string, env: Record<string, string>): Promise<Run> {
+/** The checked-in template users launch. */
+const TEMPLATE = JSON.parse(
+  fs.readFileSync(path.join(ROOT, 'deploy', 'cloudformation', 's3gw-standalone.template.json'), 'utf8'),
+);
+
+/**
+ * Runs the template's user data, rendered for `parameters`, as cloud-init would (a file run by
+ * bash, perhaps without HOME). Only the test's own paths and stand-ins come from the environment.
+ */
+async function bootstrap(root: string, parameters: Record<string, string>, logGroup: string): Promise<Run> {
   const stubs = path.join(root, 'stubs');
-  // cloud-init may run user data without HOME.
+  const stack = new Stack(TEMPLATE, {
+    parameters,
+    stackName: 'bootstrap-test',
+    region: 'us-east-1',
+    refs: { AuditLogGroup: logGroup, HostKeySecret: SECRET_ID },
+    attributes: { 'InstanceProfile.Arn': 'arn:aws:iam::123456789012:instance-profile/test' , 'InstanceSecurityGroup.GroupId': 'sg-0123' },
+  });
+  const userData = path.join(root, 'user-data');
+  fs.writeFileSync(userData, stack.properties('LaunchTemplate').LaunchTemplateData.UserData, { mode: 0o700 });
   const base = { ...process.env };
   delete base.HOME;
-  const r = await runProcess('bash', [SCRIPT], {
+  for (const k of Object.keys(base)) if (k.startsWith('S3GW_')) delete base[k];
+  const r = await runProcess('bash', [userData], {
     env: {
       ...base,
       PATH: `${stubs}:${process.env.PATH}`,
@@ -278,13 +297,7 @@ async function bootstrap(root: string, env: Record<string, string>): Promise<Run
       S3GW_SERVICE_USER: SERVICE_USER,
       S3GW_BOOTSTRAP_LOG: path.join(root, 'bootstrap.log'),
       S3GW_CFN_SIGNAL: path.join(stubs, 'cfn-signal'),
-      S3GW_NODE_MAJOR: '20',
-      S3GW_HOST_KEY_SECRET: SECRET_ID,
-      S3GW_SSE: 'AES256',
-      S3GW_REGION: 'us-east-1',
-      S3GW_STACK: 'bootstrap-test',
-      S3GW_RESOURCE: 'AutoScalingGroup',
-      ...env,
+      S3GW_HEALTH_PORT: String(healthPortOf(root)),
     },
     timeoutMs: 300_000,
   });
@@ -292,6 +305,11 @@ async function bootstrap(root: string, env: Record<string, string>): Promise<Run
   const calls = fs.existsSync(callsFile) ? fs.readFileSync(callsFile, 'utf8').trim().split('\n') : [];
   fs.rmSync(callsFile, { force: true });
   return { status: r.code ?? -1, out: r.stdout.toString('utf8') + r.stderr, calls };
+}
+
+/** The health port the test chose, kept next to the stand-ins. */
+function healthPortOf(root: string): number {
+  return Number(fs.readFileSync(path.join(root, 'stubs', 'health-port'), 'utf8'));
 }
 
 function userExists(name: string): boolean {
@@ -339,6 +357,7 @@ test('the whole bootstrap as root: installs the npm pack output, runs the unit a
 
     const sshPort = await freePort();
     const healthPort = await freePort();
+    fs.writeFileSync(path.join(stubs, 'health-port'), String(healthPort));
     const s3 = await s3env();
     fs.writeFileSync(
       path.join(stubs, 'overrides.env'),
@@ -354,12 +373,8 @@ test('the whole bootstrap as root: installs the npm pack output, runs the unit a
     );
 
     // A tarball with another digest: nothing is installed and CloudFormation hears of it.
-    const bad = await bootstrap(root, {
-      S3GW_PACKAGE: tarball,
-      S3GW_PACKAGE_SHA256: sha256.replace(/^./, (c) => (c === '0' ? '1' : '0')),
-      S3GW_HEALTH_PORT: String(healthPort),
-      S3GW_LOG_GROUP: logGroup,
-    });
+    const parameters = { PackageSource: tarball, PackageSha256: sha256, NodeMajorVersion: '20' };
+    const bad = await bootstrap(root, { ...parameters, PackageSha256: sha256.replace(/^./, (c) => (c === '0' ? '1' : '0')) }, logGroup);
     assert.is.not(bad.status, 0, bad.out);
     assert.match(bad.out, `package SHA-256 is ${sha256}`);
     const badSignal = bad.calls.filter((c) => c.startsWith('cfn-signal '));
@@ -369,12 +384,7 @@ test('the whole bootstrap as root: installs the npm pack output, runs the unit a
     assert.not.ok(bad.calls.some((c) => c.startsWith('systemctl')));
 
     // The real run.
-    const r = await bootstrap(root, {
-      S3GW_PACKAGE: tarball,
-      S3GW_PACKAGE_SHA256: sha256,
-      S3GW_HEALTH_PORT: String(healthPort),
-      S3GW_LOG_GROUP: logGroup,
-    });
+    const r = await bootstrap(root, parameters, logGroup);
     if (fs.existsSync(path.join(stubs, 'gateway.pid'))) gatewayPid = Number(fs.readFileSync(path.join(stubs, 'gateway.pid'), 'utf8'));
     const gwErr = () => (fs.existsSync(path.join(stubs, 'gateway.err')) ? fs.readFileSync(path.join(stubs, 'gateway.err'), 'utf8') : '');
     assert.is(r.status, 0, `${r.out}\n--- gateway stderr\n${gwErr()}`);
