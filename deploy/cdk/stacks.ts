@@ -13,7 +13,8 @@ import {
   CfnVPC,
   CfnVPCGatewayAttachment,
 } from 'aws-cdk-lib/aws-ec2';
-import { addGateway, addParameterGroups, type GatewayOptions } from './gateway.js';
+import { addGateway, type GatewayOptions } from './gateway.js';
+import { addParameterGroups } from './parameters.js';
 
 /** File names under deploy/cloudformation/, by stack. */
 export const TEMPLATE_FILES = {

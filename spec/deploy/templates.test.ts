@@ -13,16 +13,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BOOTSTRAP_FILE, TEMPLATE_DIR, buildStacks, packageTarball, synthesize } from '../../deploy/cdk/app.js';
-import {
-  CLIENT_PORT,
-  DEREGISTRATION_DELAY,
-  GATEWAY_PORT,
-  HEALTH_PORT,
-  MAX_INSTANCES,
-  MIN_INSTANCES,
-  RETENTION_DAYS,
-  SSM_AGENT_ACTIONS,
-} from '../../deploy/cdk/gateway.js';
+import { CLIENT_PORT, DEREGISTRATION_DELAY, GATEWAY_PORT, HEALTH_PORT, SSM_AGENT_ACTIONS } from '../../deploy/cdk/gateway.js';
+import { MAX_INSTANCES, MIN_INSTANCES, RETENTION_DAYS } from '../../deploy/cdk/parameters.js';
 import { TEMPLATE_FILES } from '../../deploy/cdk/stacks.js';
 import { loadConfig } from '../../src/config.js';
 import { Stack as CfnStack } from '../helpers/cfn.js';
@@ -85,6 +77,8 @@ test('the templates are plain CloudFormation: no CDK bootstrap, assets, metadata
     assert.not.ok(j.Rules?.CheckBootstrapVersion, name);
     assert.is(Object.keys(j.Resources).filter((id) => j.Resources[id].Type === 'AWS::CDK::Metadata').length, 0, name);
     assert.not.match(JSON.stringify(j), /aws:cdk:path|aws:asset|cdk-hnb659fds/, name);
+    // Descriptions must stay within what CloudFormation accepts everywhere (Latin-1).
+    assert.not.match(JSON.stringify(j), /[^\u0009\u000a\u000d\u0020-\u007e\u00a1-\u00ff]/, name);
   }
 });
 
