@@ -194,9 +194,10 @@ main() {
   tarball=$(fetch_package "$S3GW_PACKAGE" "$work")
   verify_sha256 "$tarball" "${S3GW_PACKAGE_SHA256:-}"
   check_node "$(node --version)" "$(package_engines "$tarball")"
-  # The unit runs /usr/lib/node_modules/s3gw; no package script runs as root.
+  # The unit runs /usr/lib/node_modules/s3gw; no package script runs as root. The package
+  # bundles its dependencies (the versions the tests ran), so nothing comes from a registry.
   app="$PREFIX/lib/node_modules/s3gw"
-  npm install --global --prefix "$PREFIX" --omit=dev --ignore-scripts --no-audit --no-fund "$tarball"
+  npm install --global --prefix "$PREFIX" --offline --omit=dev --ignore-scripts --no-audit --no-fund "$tarball"
   log "installed $(node "$app/dist/src/cli.js" --version)"
 
   id "$SERVICE_USER" >/dev/null 2>&1 ||

@@ -38,6 +38,9 @@ const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
   name: string;
   version: string;
   engines: { node: string };
+  dependencies: Record<string, string>;
+  bundleDependencies: string[];
+  files: string[];
 };
 const test = suite('deploy/bootstrap');
 
@@ -70,6 +73,11 @@ function publicKeyOf(pem: string): Uint8Array {
   // The key blob is string "ssh-ed25519", string key: the last 32 bytes.
   return key.publicBlob.subarray(key.publicBlob.length - 32);
 }
+
+test('the package bundles every dependency and ships the systemd unit the bootstrap installs', () => {
+  assert.equal([...PKG.bundleDependencies].sort(), Object.keys(PKG.dependencies).sort());
+  assert.ok(PKG.files.includes('deploy/systemd'));
+});
 
 test('ShellCheck finds nothing in the bootstrap or in scripts/*.sh', () => {
   const scripts = fs.readdirSync(path.join(ROOT, 'scripts')).filter((f) => f.endsWith('.sh')).map((f) => path.join(ROOT, 'scripts', f));
@@ -298,6 +306,8 @@ async function bootstrap(root: string, parameters: Record<string, string>, logGr
       S3GW_BOOTSTRAP_LOG: path.join(root, 'bootstrap.log'),
       S3GW_CFN_SIGNAL: path.join(stubs, 'cfn-signal'),
       S3GW_HEALTH_PORT: String(healthPortOf(root)),
+      // The package bundles its dependencies: no registry is needed, and none is reachable.
+      npm_config_registry: 'http://127.0.0.1:9/',
     },
     timeoutMs: 300_000,
   });
@@ -427,6 +437,11 @@ test('the whole bootstrap as root: installs the npm pack output, runs the unit a
       'S3GW_LISTEN=0.0.0.0:2222',
     ]) {
       assert.ok(envText.split('\n').includes(line), `s3gw.env has ${line}:\n${envText}`);
+    }
+    // Every dependency came from the tarball (the registry above is unreachable).
+    const installed = path.join(root, 'usr', 'lib', 'node_modules', 's3gw');
+    for (const dep of Object.keys(PKG.dependencies)) {
+      assert.ok(fs.existsSync(path.join(installed, 'node_modules', dep, 'package.json')), `${dep} is bundled`);
     }
     // The unit is the one in the package, which is the one in this repository.
     assert.is(fs.readFileSync(path.join(root, 'etc', 'systemd', 'system', 's3gw.service'), 'utf8'), fs.readFileSync(UNIT, 'utf8'));
