@@ -112,6 +112,10 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
     generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
   });
   secret.cfnOptions.condition = createSecret;
+  // The host key is the service's identity: it outlives the stack (and any replacement), so a
+  // stack launched again with HostKeySecretArn set to it shows clients the same key.
+  secret.cfnOptions.deletionPolicy = CfnDeletionPolicy.RETAIN;
+  secret.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.RETAIN;
   Validations.of(stack).acknowledge({
     id: 'CloudFormation-Validate::W2509',
     reason: 'HostKeySecretArn names a secret; it is not one',
