@@ -258,9 +258,14 @@ envfile=$(sed -n 's/^EnvironmentFile=//p' "$unit")
 envfile=\${envfile/\\/etc\\/s3gw/$S3GW_ETC_DIR}
 mapfile -t vars < <(grep -hE '^[A-Z0-9_]+=' "$envfile" "$STUB_DIR/overrides.env")
 read -r -a argv <<<"$start"
-setsid setpriv --reuid="$S3GW_SERVICE_USER" --regid="$S3GW_SERVICE_USER" --init-groups \\
-  env -i PATH=/usr/bin:/bin "\${vars[@]}" "\${argv[@]}" >"$STUB_DIR/gateway.out" 2>"$STUB_DIR/gateway.err" </dev/null &
-echo $! >"$STUB_DIR/gateway.pid"`,
+# A watcher keeps the exit status, as systemd would see it.
+(
+  setsid setpriv --reuid="$S3GW_SERVICE_USER" --regid="$S3GW_SERVICE_USER" --init-groups \\
+    env -i PATH=/usr/bin:/bin "\${vars[@]}" "\${argv[@]}" >"$STUB_DIR/gateway.out" 2>"$STUB_DIR/gateway.err" </dev/null &
+  echo $! >"$STUB_DIR/gateway.pid"
+  wait $!
+  echo $? >"$STUB_DIR/gateway.status"
+) >/dev/null 2>&1 </dev/null &`,
   );
 }
 
@@ -497,8 +502,11 @@ test('the whole bootstrap as root: installs the npm pack output, runs the unit a
 
     // systemd's stop: SIGTERM drains and exits 0.
     process.kill(gatewayPid, 'SIGTERM');
-    await eventually('the gateway to exit', async () => !fs.existsSync(`/proc/${gatewayPid}`), 30_000);
+    const statusFile = path.join(stubs, 'gateway.status');
+    await eventually('the gateway to exit', async () => fs.existsSync(statusFile) && fs.readFileSync(statusFile, 'utf8').endsWith('\n'), 30_000);
     gatewayPid = 0;
+    assert.is(fs.readFileSync(statusFile, 'utf8').trim(), '0', gwErr());
+    assert.match(gwErr(), 'shutting down: draining');
   } finally {
     if (gatewayPid > 0) {
       try {
