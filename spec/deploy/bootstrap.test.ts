@@ -79,8 +79,11 @@ test('the package bundles every dependency and ships the systemd unit the bootst
   assert.ok(PKG.files.includes('deploy/systemd'));
 });
 
-test('ShellCheck finds nothing in the bootstrap or in scripts/*.sh', () => {
+test('ShellCheck finds nothing in the bootstrap, in scripts/*.sh or in the test stand-ins', () => {
   const scripts = fs.readdirSync(path.join(ROOT, 'scripts')).filter((f) => f.endsWith('.sh')).map((f) => path.join(ROOT, 'scripts', f));
+  const stubs = fs.readdirSync(path.join(ROOT, 'fixtures', 'bootstrap-stubs')).filter((f) => !f.endsWith('.md'));
+  assert.ok(stubs.length >= 6);
+  scripts.push(...stubs.map((f) => path.join(ROOT, 'fixtures', 'bootstrap-stubs', f)));
   const r = spawnSync('shellcheck', ['--severity=style', SCRIPT, ...scripts], { encoding: 'utf8', timeout: 60_000 });
   assert.is(r.error, undefined, "shellcheck is missing: run 'apt-get install -y shellcheck' (scripts/setup-test-deps.sh does)");
   assert.is(r.status, 0, r.stdout + r.stderr);
@@ -219,55 +222,8 @@ const SERVICE_USER = 's3gw-bootstrap-test';
 const INSTANCE_ID = 'i-0bootstraptest0';
 const SECRET_ID = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:s3gw-host-key-AbCdEf';
 
-/** Stand-ins for what only an EC2 instance has. Each records its arguments in calls.log. */
-function writeStubs(dir: string, realCurl: string): void {
-  const stub = (name: string, body: string) =>
-    fs.writeFileSync(path.join(dir, name), `#!/bin/bash\nset -euo pipefail\nprintf '%s\\n' "${name} $*" >>"$STUB_DIR/calls.log"\n${body}\n`, { mode: 0o755 });
-  stub('dnf', 'exit 0');
-  stub('alternatives', 'exit 0');
-  stub('cfn-signal', 'exit 0');
-  // The AWS CLI: only the one call the script makes, for the one secret the role may read.
-  stub(
-    'aws',
-    `[ "$1 $2" = "secretsmanager get-secret-value" ] && [ "$4" = "${SECRET_ID}" ] || { echo "aws: not allowed: $*" >&2; exit 254; }
-cat "$STUB_DIR/secret"; echo`,
-  );
-  // IMDSv2 answers; anything else goes to the real curl.
-  stub(
-    'curl',
-    `for a in "$@"; do
-  case $a in
-    http://169.254.169.254/latest/api/token) echo token; exit 0 ;;
-    http://169.254.169.254/latest/meta-data/instance-id) printf %s ${INSTANCE_ID}; exit 0 ;;
-  esac
-done
-exec ${realCurl} "$@"`,
-  );
-  // systemctl: "enable --now s3gw" runs the installed unit's ExecStart with its EnvironmentFile
-  // as the service user, mapping the unit's /usr paths to this test's prefix. The test's
-  // overrides (listen port, MinIO, moto) come after the file's settings.
-  stub(
-    'systemctl',
-    `[ "$1" = daemon-reload ] && exit 0
-[ "$*" = "enable --now s3gw" ] || { echo "systemctl: unexpected: $*" >&2; exit 1; }
-unit="$S3GW_UNIT_DIR/s3gw.service"
-start=$(sed -n 's/^ExecStart=//p' "$unit")
-start=\${start//\\/usr\\/lib\\/node_modules/$S3GW_PREFIX/lib/node_modules}
-start=\${start/\\/usr\\/bin\\/node/$STUB_NODE}
-envfile=$(sed -n 's/^EnvironmentFile=//p' "$unit")
-envfile=\${envfile/\\/etc\\/s3gw/$S3GW_ETC_DIR}
-mapfile -t vars < <(grep -hE '^[A-Z0-9_]+=' "$envfile" "$STUB_DIR/overrides.env")
-read -r -a argv <<<"$start"
-# A watcher keeps the exit status, as systemd would see it.
-(
-  setsid setpriv --reuid="$S3GW_SERVICE_USER" --regid="$S3GW_SERVICE_USER" --init-groups \\
-    env -i PATH=/usr/bin:/bin "\${vars[@]}" "\${argv[@]}" >"$STUB_DIR/gateway.out" 2>"$STUB_DIR/gateway.err" </dev/null &
-  echo $! >"$STUB_DIR/gateway.pid"
-  wait $!
-  echo $? >"$STUB_DIR/gateway.status"
-) >/dev/null 2>&1 </dev/null &`,
-  );
-}
+/** Stand-ins for what only an EC2 instance has (see their README). */
+const STUBS = path.join(ROOT, 'fixtures', 'bootstrap-stubs');
 
 interface Run {
   status: number;
@@ -301,15 +257,18 @@ async function bootstrap(root: string, parameters: Record<string, string>, logGr
   const r = await runProcess('bash', [userData], {
     env: {
       ...base,
-      PATH: `${stubs}:${process.env.PATH}`,
+      PATH: `${STUBS}:${process.env.PATH}`,
       STUB_DIR: stubs,
       STUB_NODE: process.execPath,
+      STUB_SECRET_ID: SECRET_ID,
+      STUB_INSTANCE_ID: INSTANCE_ID,
+      STUB_REAL_CURL: realCurl(),
       S3GW_ETC_DIR: path.join(root, 'etc', 's3gw'),
       S3GW_PREFIX: path.join(root, 'usr'),
       S3GW_UNIT_DIR: path.join(root, 'etc', 'systemd', 'system'),
       S3GW_SERVICE_USER: SERVICE_USER,
       S3GW_BOOTSTRAP_LOG: path.join(root, 'bootstrap.log'),
-      S3GW_CFN_SIGNAL: path.join(stubs, 'cfn-signal'),
+      S3GW_CFN_SIGNAL: path.join(STUBS, 'cfn-signal'),
       S3GW_HEALTH_PORT: String(healthPortOf(root)),
       // The package bundles its dependencies: no registry is needed, and none is reachable.
       npm_config_registry: 'http://127.0.0.1:9/',
@@ -325,6 +284,10 @@ async function bootstrap(root: string, parameters: Record<string, string>, logGr
 /** The health port the test chose, kept next to the stand-ins. */
 function healthPortOf(root: string): number {
   return Number(fs.readFileSync(path.join(root, 'stubs', 'health-port'), 'utf8'));
+}
+
+function realCurl(): string {
+  return spawnSync('bash', ['-c', 'command -v curl'], { encoding: 'utf8' }).stdout.trim();
 }
 
 function userExists(name: string): boolean {
@@ -344,8 +307,6 @@ test('the whole bootstrap as root: installs the npm pack output, runs the unit a
   const stubs = path.join(root, 'stubs');
   fs.mkdirSync(stubs);
   fs.mkdirSync(path.join(root, 'etc', 'systemd', 'system'), { recursive: true });
-  const realCurl = spawnSync('bash', ['-c', 'command -v curl'], { encoding: 'utf8' }).stdout.trim();
-  writeStubs(stubs, realCurl);
   if (userExists(SERVICE_USER)) spawnSync('userdel', [SERVICE_USER]);
   let gatewayPid = 0;
   const prefix = e2ePrefix('bootstrap');
@@ -456,6 +417,12 @@ test('the whole bootstrap as root: installs the npm pack output, runs the unit a
     const status = fs.readFileSync(`/proc/${gatewayPid}/status`, 'utf8');
     const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
     assert.is(uid, Number(shell[2]), 'the gateway runs as the service user');
+    // Under the unit's restrictions: no new privileges, no capabilities, a read-only system.
+    assert.match(status, /^NoNewPrivs:\s+1$/m);
+    assert.match(status, /^CapBnd:\s+0+$/m);
+    assert.match(status, /^CapEff:\s+0+$/m);
+    const rootMount = fs.readFileSync(`/proc/${gatewayPid}/mountinfo`, 'utf8').split('\n').find((l) => l.split(' ')[4] === '/');
+    assert.match(rootMount ?? '', / ro[, ]/, 'the root file system is read-only for the gateway');
 
     // OpenSSH sftp, with only the derived key trusted for this host.
     const client = sshClientEnv();
