@@ -310,7 +310,6 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
       blockDeviceMappings: [
         { deviceName: '/dev/xvda', ebs: { volumeType: 'gp3', volumeSize: 8, encrypted: true, deleteOnTermination: true } },
       ],
-      tagSpecifications: [{ resourceType: 'instance', tags: [{ key: 'Name', value: Aws.STACK_NAME }] }],
       userData: Fn.base64(
         Fn.join('', [
           '#!/bin/bash\n',
