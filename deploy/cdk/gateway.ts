@@ -79,39 +79,14 @@ export interface GatewayOptions {
 
 /** Adds the gateway fleet to `stack` and returns its parameter groups for the console. */
 export function addGateway(stack: Stack, network: Network, opts: GatewayOptions): ParameterGroup[] {
-  const {
-    instanceType,
-    imageId,
-    instanceCount,
-    clientCidr,
-    clientPrefixList,
-    sseMode,
-    kmsKey,
-    retention,
-    hostKeySecret,
-    packageSource,
-    packageSha256,
-    nodeMajor,
-    adminCidr,
-    keyName,
-    hasClientCidr,
-    hasPrefixList,
-    hasKmsKey,
-    createSecret,
-    hasAdminCidr,
-    hasKeyName,
-    s3Parts,
-    packageInS3,
-    capacity,
-    groups,
-  } = addFleetParameters(stack, opts.tarball);
+  const p = addFleetParameters(stack, opts.tarball);
 
   // ---- Shared host key and audit log -------------------------------------------------------
   const secret = new CfnSecret(stack, 'HostKeySecret', {
     description: 'SSH host key seed of the s3gw fleet: every instance derives the same ed25519 key from it.',
     generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
   });
-  secret.cfnOptions.condition = createSecret;
+  secret.cfnOptions.condition = p.createSecret;
   // The host key is the service's identity: it outlives the stack (and any replacement), so a
   // stack launched again with HostKeySecretArn set to it shows clients the same key.
   secret.cfnOptions.deletionPolicy = CfnDeletionPolicy.RETAIN;
@@ -120,9 +95,9 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
     id: 'CloudFormation-Validate::W2509',
     reason: 'HostKeySecretArn names a secret; it is not one',
   });
-  const secretArn = Fn.conditionIf(createSecret.logicalId, secret.ref, hostKeySecret.valueAsString).toString();
+  const secretArn = Fn.conditionIf(p.createSecret.logicalId, secret.ref, p.hostKeySecret.valueAsString).toString();
 
-  const logGroup = new CfnLogGroup(stack, 'AuditLogGroup', { retentionInDays: retention.valueAsNumber });
+  const logGroup = new CfnLogGroup(stack, 'AuditLogGroup', { retentionInDays: p.retention.valueAsNumber });
   // Audit records outlive the stack that wrote them.
   logGroup.cfnOptions.deletionPolicy = CfnDeletionPolicy.RETAIN;
   logGroup.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.RETAIN;
@@ -166,7 +141,7 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
         },
       },
       Fn.conditionIf(
-        packageInS3.logicalId,
+        p.packageInS3.logicalId,
         // Inside Fn::If the CDK passes keys through as written, so they are CloudFormation's own.
         {
           PolicyName: 'package',
@@ -176,7 +151,7 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
               {
                 Effect: 'Allow',
                 Action: 's3:GetObject',
-                Resource: Fn.join('', ['arn:', Aws.PARTITION, ':s3:::', Fn.select(1, s3Parts)]),
+                Resource: Fn.join('', ['arn:', Aws.PARTITION, ':s3:::', Fn.select(1, p.s3Parts)]),
               },
             ],
           },
@@ -198,9 +173,9 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
     ipProtocol: 'tcp',
     fromPort: CLIENT_PORT,
     toPort: CLIENT_PORT,
-    cidrIp: clientCidr.valueAsString,
+    cidrIp: p.clientCidr.valueAsString,
   });
-  cidrIngress.cfnOptions.condition = hasClientCidr;
+  cidrIngress.cfnOptions.condition = p.hasClientCidr;
   Validations.of(cidrIngress).acknowledge({
     id: 'CloudFormation-Validate::W2508',
     reason: 'port 22 of the load balancer is the SFTP service itself; ClientCidr narrows it',
@@ -211,9 +186,9 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
     ipProtocol: 'tcp',
     fromPort: CLIENT_PORT,
     toPort: CLIENT_PORT,
-    sourcePrefixListId: clientPrefixList.valueAsString,
+    sourcePrefixListId: p.clientPrefixList.valueAsString,
   });
-  listIngress.cfnOptions.condition = hasPrefixList;
+  listIngress.cfnOptions.condition = p.hasPrefixList;
 
   const instanceGroup = new CfnSecurityGroup(stack, 'InstanceSecurityGroup', {
     groupDescription: 's3gw instances: the gateway and its health check, from the load balancer only',
@@ -246,9 +221,9 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
     ipProtocol: 'tcp',
     fromPort: 22,
     toPort: 22,
-    cidrIp: adminCidr.valueAsString,
+    cidrIp: p.adminCidr.valueAsString,
   });
-  adminIngress.cfnOptions.condition = hasAdminCidr;
+  adminIngress.cfnOptions.condition = p.hasAdminCidr;
 
   // ---- Load balancer -----------------------------------------------------------------------
   const lb = new CfnLoadBalancer(stack, 'LoadBalancer', {
@@ -286,16 +261,16 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
 
   // ---- Instances -------------------------------------------------------------------------
   const sse = Fn.conditionIf(
-    hasKmsKey.logicalId,
-    Fn.join('', ['aws:kms:', kmsKey.valueAsString]),
-    sseMode.valueAsString,
+    p.hasKmsKey.logicalId,
+    Fn.join('', ['aws:kms:', p.kmsKey.valueAsString]),
+    p.sseMode.valueAsString,
   ).toString();
   const launchTemplate = new CfnLaunchTemplate(stack, 'LaunchTemplate', {
     launchTemplateData: {
-      imageId: imageId.valueAsString,
-      instanceType: instanceType.valueAsString,
+      imageId: p.imageId.valueAsString,
+      instanceType: p.instanceType.valueAsString,
       iamInstanceProfile: { arn: profile.attrArn },
-      keyName: Fn.conditionIf(hasKeyName.logicalId, keyName.valueAsString, Aws.NO_VALUE).toString(),
+      keyName: Fn.conditionIf(p.hasKeyName.logicalId, p.keyName.valueAsString, Aws.NO_VALUE).toString(),
       networkInterfaces: [
         {
           deviceIndex: 0,
@@ -314,9 +289,9 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
         Fn.join('', [
           '#!/bin/bash\n',
           '# Parameters of stack ', Aws.STACK_NAME, '; the rest is deploy/bootstrap/s3gw-bootstrap.sh.\n',
-          exportLine('S3GW_PACKAGE', packageSource.valueAsString),
-          exportLine('S3GW_PACKAGE_SHA256', packageSha256.valueAsString),
-          exportLine('S3GW_NODE_MAJOR', nodeMajor.valueAsString),
+          exportLine('S3GW_PACKAGE', p.packageSource.valueAsString),
+          exportLine('S3GW_PACKAGE_SHA256', p.packageSha256.valueAsString),
+          exportLine('S3GW_NODE_MAJOR', p.nodeMajor.valueAsString),
           exportLine('S3GW_HOST_KEY_SECRET', secretArn),
           exportLine('S3GW_LOG_GROUP', logGroup.ref),
           exportLine('S3GW_SSE', sse),
@@ -330,9 +305,9 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
   });
 
   const group = new CfnAutoScalingGroup(stack, 'AutoScalingGroup', {
-    minSize: instanceCount.valueAsString,
-    desiredCapacity: instanceCount.valueAsString,
-    maxSize: capacity.findInMap(instanceCount.valueAsString, 'MaxSize'),
+    minSize: p.instanceCount.valueAsString,
+    desiredCapacity: p.instanceCount.valueAsString,
+    maxSize: p.capacity.findInMap(p.instanceCount.valueAsString, 'MaxSize'),
     vpcZoneIdentifier: network.instanceSubnets,
     launchTemplate: { launchTemplateId: launchTemplate.ref, version: launchTemplate.attrLatestVersionNumber },
     targetGroupArns: [targets.ref],
@@ -344,14 +319,14 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
   // Created only when every instance has signalled that its gateway answers /health.
   group.cfnOptions.creationPolicy = {
     autoScalingCreationPolicy: { minSuccessfulInstancesPercent: 100 },
-    resourceSignal: { count: instanceCount.valueAsNumber, timeout: 'PT15M' },
+    resourceSignal: { count: p.instanceCount.valueAsNumber, timeout: 'PT15M' },
   };
   // One instance at a time: a new one is started and must signal before an old one is drained
   // and stopped, so InstanceCount instances stay in service throughout.
   group.cfnOptions.updatePolicy = {
     autoScalingRollingUpdate: {
       maxBatchSize: 1,
-      minInstancesInService: instanceCount.valueAsNumber,
+      minInstancesInService: p.instanceCount.valueAsNumber,
       minSuccessfulInstancesPercent: 100,
       pauseTime: 'PT15M',
       waitOnResourceSignals: true,
@@ -378,7 +353,7 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
   new CfnOutput(stack, 'AutoScalingGroupName', { description: 'The instances', value: group.ref });
   new CfnOutput(stack, 'InstanceRoleArn', { description: 'Role of the instances', value: role.attrArn });
 
-  return groups;
+  return p.groups;
 }
 
 function exportLine(name: string, value: string): string {
