@@ -14,8 +14,9 @@
 #
 # It installs Node.js and the package, checks the Node.js version against the package's
 # "engines", writes the shared host key and /etc/s3gw/s3gw.env, starts the systemd unit that
-# ships in the package (deploy/systemd/s3gw.service), waits for /health, and signals
-# CloudFormation: success only when the gateway answers, failure with the reason otherwise.
+# ships in the package (deploy/systemd/s3gw.service), waits for /health and then for the load
+# balancer's checks, and signals CloudFormation: success only when the gateway answers, failure
+# with the reason otherwise.
 # Nothing here prints a secret: the host key never reaches a command line or the log.
 set -euo pipefail
 umask 022
@@ -27,6 +28,10 @@ PREFIX=${S3GW_PREFIX:-/usr}
 UNIT_DIR=${S3GW_UNIT_DIR:-/etc/systemd/system}
 SERVICE_USER=${S3GW_SERVICE_USER:-s3gw}
 HEALTH_PORT=${S3GW_HEALTH_PORT:-9100}
+# Seconds between the gateway's first healthy answer and the signal: the load balancer marks a
+# target healthy after 2 checks 10 s apart (the template's target group), and CloudFormation
+# retires an old instance as soon as the new one signals.
+SIGNAL_DELAY=${S3GW_SIGNAL_DELAY:-30}
 BOOTSTRAP_LOG=${S3GW_BOOTSTRAP_LOG:-/var/log/s3gw-bootstrap.log}
 CFN_SIGNAL=${S3GW_CFN_SIGNAL:-/opt/aws/bin/cfn-signal}
 HOST_KEY_FILE=ssh_host_ed25519_key
@@ -186,7 +191,9 @@ main() {
   export HOME=${HOME:-/root}
 
   local m=$S3GW_NODE_MAJOR work tarball app
-  dnf install -y -q "nodejs$m" "nodejs$m-npm" aws-cfn-bootstrap
+  # cfn-signal first, on its own, so that any later failure can be reported at once.
+  dnf install -y -q aws-cfn-bootstrap
+  dnf install -y -q "nodejs$m" "nodejs$m-npm"
   alternatives --set node "/usr/bin/node-$m"
 
   work=$(mktemp -d)
@@ -218,6 +225,9 @@ main() {
   systemctl daemon-reload
   systemctl enable --now s3gw
   wait_healthy || die "the gateway did not become healthy; see journalctl -u s3gw"
+  log "healthy; signalling in ${SIGNAL_DELAY}s, once the load balancer has seen it too"
+  sleep "$SIGNAL_DELAY"
+  systemctl is-active --quiet s3gw || die "the gateway stopped; see journalctl -u s3gw"
   rm -rf "$work"
   trap - EXIT
   signal 0

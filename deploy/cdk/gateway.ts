@@ -66,7 +66,8 @@ export interface Network {
   /** Whether instances get a public address (to reach AWS and the package repositories
    *  without a NAT gateway): a value, or a reference to a parameter holding 'true' or 'false'. */
   readonly assignPublicIp: boolean | string;
-  /** Resources the instances must wait for (the route to the internet gateway). */
+  /** Resources the load balancer and the instances must wait for: an internet-facing load
+   *  balancer needs the internet gateway attached, and instances download as they boot. */
   readonly dependsOn?: CfnResource[];
 }
 
@@ -212,7 +213,8 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
       },
     ],
     // HTTPS out only: S3, STS, CloudWatch Logs, Secrets Manager, SSM, the package repositories
-    // and the npm registry. DNS, NTP and instance metadata are link-local and not filtered.
+    // and the npm registry. Amazon's DNS, NTP and instance metadata are not filtered by security
+    // groups; DNS servers of one's own are (docs/deploy.md).
     securityGroupEgress: [{ description: 'HTTPS to AWS and package repositories', ipProtocol: 'tcp', fromPort: 443, toPort: 443, cidrIp: '0.0.0.0/0' }],
   });
   const adminIngress = new CfnSecurityGroupIngress(stack, 'AdminSshIngress', {
@@ -333,7 +335,10 @@ export function addGateway(stack: Stack, network: Network, opts: GatewayOptions)
       suspendProcesses: ['HealthCheck', 'ReplaceUnhealthy', 'AZRebalance', 'AlarmNotification', 'ScheduledActions', 'InstanceRefresh'],
     },
   };
-  for (const dep of network.dependsOn ?? []) group.addResourceDependency(dep);
+  for (const dep of network.dependsOn ?? []) {
+    lb.addResourceDependency(dep);
+    group.addResourceDependency(dep);
+  }
 
   // ---- Outputs -------------------------------------------------------------------------------
   new CfnOutput(stack, 'LoadBalancerDnsName', {

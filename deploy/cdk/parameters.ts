@@ -121,9 +121,12 @@ export function addFleetParameters(stack: Stack, tarball: string): FleetParamete
     type: 'String',
     default: '',
     maxLength: 512,
-    allowedPattern: '^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)?$',
+    // The full ARN, with the 6-character suffix Secrets Manager adds: the role's policy names
+    // exactly this ARN, and IAM matches a secret by its full ARN.
+    allowedPattern: '^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6})?$',
+    constraintDescription: 'the full ARN of a secret, ending in its 6-character suffix (-AbCdEf)',
     description:
-      'Optional existing Secrets Manager secret with the host key (an OpenSSH or PEM private key, or a random string to derive one from). Empty: the stack creates one.',
+      'Optional full ARN of an existing Secrets Manager secret with the host key (an OpenSSH or PEM private key, or a random string to derive one from). Empty: the stack creates one.',
   });
   // No default: the package is not published on npm, and a default naming an unclaimed npm
   // name would install whatever someone later publishes under it.

@@ -3,7 +3,7 @@
  * zones and an internet gateway); ExistingVpc takes the VPC and subnets as parameters and can put
  * the load balancer on the internet or inside the VPC. Both then add the same fleet (gateway.ts).
  */
-import { App, CfnParameter, CfnRule, DefaultStackSynthesizer, Fn, Stack } from 'aws-cdk-lib';
+import { App, CfnParameter, CfnRule, DefaultStackSynthesizer, Fn, Stack, Token } from 'aws-cdk-lib';
 import {
   CfnInternetGateway,
   CfnRoute,
@@ -106,7 +106,9 @@ export function standaloneStack(app: App, opts: GatewayOptions): Stack {
       loadBalancerSubnets: ids,
       scheme: 'internet-facing',
       assignPublicIp: true,
-      // Instances download packages as they boot: the route out must exist first.
+      // The route out depends on the gateway's attachment, which an internet-facing load
+      // balancer needs (CloudFormation's DependsOn documentation lists it); instances download
+      // packages as they boot.
       dependsOn: [defaultRoute],
     },
     opts,
@@ -132,7 +134,8 @@ export function existingVpcStack(app: App, opts: GatewayOptions): Stack {
   });
   const lbSubnets = new CfnParameter(stack, 'LoadBalancerSubnetIds', {
     type: 'List<AWS::EC2::Subnet::Id>',
-    description: 'Subnets of the load balancer, one per availability zone: public subnets for an internet-facing one.',
+    description:
+      'Subnets of the load balancer, one per availability zone, covering every zone of InstanceSubnetIds: public subnets for an internet-facing one.',
   });
   const scheme = new CfnParameter(stack, 'LoadBalancerScheme', {
     type: 'String',
@@ -154,6 +157,14 @@ export function existingVpcStack(app: App, opts: GatewayOptions): Stack {
           vpcId.valueAsString,
         ),
         assertDescription: 'All subnets must be in the VPC given as VpcId',
+      },
+      {
+        // The load balancer sends nothing to instances in zones it has no node in.
+        assert: Fn.conditionEachMemberIn(
+          Token.asList(Fn.valueOf(instanceSubnets.logicalId, 'AvailabilityZone')),
+          Token.asList(Fn.valueOf(lbSubnets.logicalId, 'AvailabilityZone')),
+        ),
+        assertDescription: "LoadBalancerSubnetIds must cover every availability zone of InstanceSubnetIds",
       },
     ],
   });

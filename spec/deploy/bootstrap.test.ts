@@ -270,6 +270,8 @@ async function bootstrap(root: string, parameters: Record<string, string>, logGr
       S3GW_BOOTSTRAP_LOG: path.join(root, 'bootstrap.log'),
       S3GW_CFN_SIGNAL: path.join(STUBS, 'cfn-signal'),
       S3GW_HEALTH_PORT: String(healthPortOf(root)),
+      // The wait for the load balancer's checks, shortened: there is none here.
+      S3GW_SIGNAL_DELAY: '1',
       // The package bundles its dependencies: no registry is needed, and none is reachable.
       npm_config_registry: 'http://127.0.0.1:9/',
     },
@@ -367,11 +369,13 @@ test('the whole bootstrap as root: installs the npm pack output, runs the unit a
     assert.equal(
       r.calls.filter((c) => !c.startsWith('curl ')),
       [
-        'dnf install -y -q nodejs20 nodejs20-npm aws-cfn-bootstrap',
+        'dnf install -y -q aws-cfn-bootstrap',
+        'dnf install -y -q nodejs20 nodejs20-npm',
         'alternatives --set node /usr/bin/node-20',
         `aws secretsmanager get-secret-value --secret-id ${SECRET_ID} --query SecretString --output text`,
         'systemctl daemon-reload',
         'systemctl enable --now s3gw',
+        'systemctl is-active --quiet s3gw',
         'cfn-signal -e 0 --stack bootstrap-test --resource AutoScalingGroup --region us-east-1',
       ],
     );

@@ -107,8 +107,9 @@ test('standalone: a new VPC with two public subnets in two availability zones an
     Properties: { RouteTableId: { Ref: 'PublicRouteTable' }, DestinationCidrBlock: '0.0.0.0/0', GatewayId: { Ref: 'InternetGateway' } },
     DependsOn: ['InternetGatewayAttachment'],
   });
-  // The instances boot only once the way out exists.
+  // The load balancer and the instances wait for the way out (which waits for the attachment).
   assert.equal(resource(standalone, 'AutoScalingGroup').DependsOn, ['PublicDefaultRoute']);
+  assert.equal(resource(standalone, 'LoadBalancer').DependsOn, ['PublicDefaultRoute']);
   // Nothing but the gateway's own parts: no NAT gateway to pay for.
   standalone.resourceCountIs('AWS::EC2::NatGateway', 0);
 });
@@ -142,6 +143,12 @@ test('existing VPC: parameters for the VPC, the subnets, the scheme and public a
   const rule = (existing.toJSON() as Json).Rules.SubnetsInVpc;
   assert.equal(rule.Assertions[0].Assert, {
     'Fn::EachMemberEquals': [{ 'Fn::ValueOfAll': ['AWS::EC2::Subnet::Id', 'VpcId'] }, { Ref: 'VpcId' }],
+  });
+  assert.equal(rule.Assertions[1].Assert, {
+    'Fn::EachMemberIn': [
+      { 'Fn::ValueOf': ['InstanceSubnetIds', 'AvailabilityZone'] },
+      { 'Fn::ValueOf': ['LoadBalancerSubnetIds', 'AvailabilityZone'] },
+    ],
   });
 });
 
@@ -281,7 +288,12 @@ test('both: the instance role may write the audit log, read the host key, read i
 });
 
 /** Each template as CloudFormation would evaluate it for these parameter values. */
-function launch(t: Template, parameters: Record<string, string>, subnetVpcs = ['vpc-0abc', 'vpc-0abc', 'vpc-0abc', 'vpc-0abc']): CfnStack {
+function launch(
+  t: Template,
+  parameters: Record<string, string>,
+  subnetVpcs = ['vpc-0abc', 'vpc-0abc', 'vpc-0abc', 'vpc-0abc'],
+  zones = { instances: ['us-east-1a', 'us-east-1b'], loadBalancer: ['us-east-1a', 'us-east-1b'] },
+): CfnStack {
   const required: Record<string, string> = { PackageSource: 's3gw@0.1.0' };
   if ('VpcId' in (t.toJSON() as Json).Parameters) {
     Object.assign(required, { VpcId: 'vpc-0abc', InstanceSubnetIds: 'subnet-0a,subnet-0b', LoadBalancerSubnetIds: 'subnet-0c,subnet-0d' });
@@ -290,6 +302,7 @@ function launch(t: Template, parameters: Record<string, string>, subnetVpcs = ['
     parameters: { ...required, ...parameters },
     refs: { AuditLogGroup: 'test-stack-AuditLogGroup-AbC', HostKeySecret: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:HostKeySecret-AbC' },
     valuesOfAll: { 'AWS::EC2::Subnet::Id.VpcId': subnetVpcs },
+    valuesOf: { 'InstanceSubnetIds.AvailabilityZone': zones.instances, 'LoadBalancerSubnetIds.AvailabilityZone': zones.loadBalancer },
   });
 }
 
@@ -311,7 +324,7 @@ test('both: the role may read the package object only when PackageSource is s3:/
       'arn:aws:logs:us-east-1:123456789012:log-group:test-stack-AuditLogGroup-AbC:log-stream:*',
     ]);
     assert.is(key.Resource, 'arn:aws:secretsmanager:us-east-1:123456789012:secret:HostKeySecret-AbC');
-    const given = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:s3gw/host-key-XyZ';
+    const given = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:s3gw/host-key-XyZ123';
     const withGiven = launch(t, { HostKeySecretArn: given });
     assert.not.ok(withGiven.exists('HostKeySecret'), 'no secret is made when one is given');
     assert.is((withGiven.properties('InstanceRole').Policies as Json[])[1].PolicyDocument.Statement[0].Resource, given);
@@ -333,6 +346,11 @@ test('both: the rules refuse a KMS key without SSE-KMS and a launch no client co
       assert.equal(launch(t, {}, ['vpc-0abc', 'vpc-0abc', 'vpc-0def', 'vpc-0abc']).failingRules(), [
         'SubnetsInVpc: All subnets must be in the VPC given as VpcId',
       ]);
+      const zones = (instances: string[], loadBalancer: string[]) => launch(t, {}, undefined, { instances, loadBalancer }).failingRules();
+      assert.equal(zones(['us-east-1a', 'us-east-1c'], ['us-east-1a', 'us-east-1b']), [
+        'SubnetsInVpc: LoadBalancerSubnetIds must cover every availability zone of InstanceSubnetIds',
+      ]);
+      assert.equal(zones(['us-east-1a', 'us-east-1a'], ['us-east-1b', 'us-east-1a', 'us-east-1c']), []);
     }
     assert.throws(() => launch(t, { InstanceCount: '1' }), /not an allowed value/);
     assert.throws(() => launch(t, { PackageSource: "s3gw@0.1.0'; reboot; '" }), /does not match/);
@@ -392,6 +410,8 @@ test('both: one host key for every instance, from a secret the stack generates o
     const arn = new RegExp(parameter(t, 'HostKeySecretArn').AllowedPattern);
     assert.ok(arn.test('arn:aws:secretsmanager:eu-west-1:123456789012:secret:s3gw/host-key-AbCdEf'));
     assert.not.ok(arn.test("arn:aws:secretsmanager:eu-west-1:123456789012:secret:x'; reboot"));
+    // IAM matches the full ARN: a name without the 6-character suffix would be denied at boot.
+    assert.not.ok(arn.test('arn:aws:secretsmanager:eu-west-1:123456789012:secret:s3gw/host-key'));
   }
 });
 
@@ -513,10 +533,16 @@ test('both: an Auto Scaling group of at least two, replaced on failed health che
       AutoScalingCreationPolicy: { MinSuccessfulInstancesPercent: 100 },
       ResourceSignal: { Count: { Ref: 'InstanceCount' }, Timeout: 'PT15M' },
     });
-    // The signal names this resource, and is sent only after /health answers.
+    // The signal names this resource, and is sent only after /health answers and the load
+    // balancer has had time to see it healthy: so an old instance is retired only then.
     assert.match(userData(t), "export S3GW_RESOURCE='AutoScalingGroup'");
     const bootstrap = fs.readFileSync(BOOTSTRAP_FILE, 'utf8');
-    assert.ok(bootstrap.indexOf('wait_healthy ||') < bootstrap.lastIndexOf('signal 0'));
+    assert.ok(bootstrap.indexOf('wait_healthy ||') < bootstrap.indexOf('sleep "$SIGNAL_DELAY"'));
+    assert.ok(bootstrap.indexOf('sleep "$SIGNAL_DELAY"') < bootstrap.lastIndexOf('signal 0'));
+    const delay = Number(/SIGNAL_DELAY=\$\{S3GW_SIGNAL_DELAY:-(\d+)\}/.exec(bootstrap)?.[1]);
+    const tg = resource(t, 'TargetGroup').Properties;
+    const needed = tg.HealthyThresholdCount * tg.HealthCheckIntervalSeconds + tg.HealthCheckTimeoutSeconds;
+    assert.ok(delay >= needed, `signal delay ${delay}s < ${needed}s`);
   }
 });
 

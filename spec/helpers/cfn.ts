@@ -5,7 +5,8 @@
  *
  * It follows CloudFormation's rules for what it covers (parameter defaults and constraints,
  * Ref, Fn::If, Fn::Join, Fn::Select, Fn::Split, Fn::Sub, Fn::FindInMap, Fn::GetAtt, Fn::Base64,
- * condition functions, AWS::NoValue) and throws on anything else, so a template that grows a new
+ * condition functions, the rule functions Fn::ValueOf, Fn::ValueOfAll, Fn::EachMemberEquals and
+ * Fn::EachMemberIn, AWS::NoValue) and throws on anything else, so a template that grows a new
  * construct fails loudly here instead of being half-evaluated.
  */
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -22,6 +23,9 @@ export interface StackContext {
   /** What rules' Fn::ValueOfAll sees, by "ParameterType.Attribute" (AWS::EC2::Subnet::Id.VpcId):
    *  the attribute of every value of every parameter of that type. */
   readonly valuesOfAll?: Record<string, string[]>;
+  /** What rules' Fn::ValueOf sees, by "Parameter.Attribute" (InstanceSubnetIds.AvailabilityZone):
+   *  the attribute of each value of that parameter. */
+  readonly valuesOf?: Record<string, string[]>;
   readonly stackName?: string;
   readonly region?: string;
   readonly accountId?: string;
@@ -137,6 +141,12 @@ export class Stack {
         if (v === undefined) throw new Error(`the test gives no Fn::ValueOfAll for ${type}.${attr}`);
         return v;
       }
+      case 'Fn::ValueOf': {
+        const [param, attr] = arg as [string, string];
+        const v = this.#ctx.valuesOf?.[`${param}.${attr}`];
+        if (v === undefined) throw new Error(`the test gives no Fn::ValueOf for ${param}.${attr}`);
+        return v;
+      }
       case 'Fn::GetAZs':
         return ['us-east-1a', 'us-east-1b', 'us-east-1c'];
       default:
@@ -196,6 +206,10 @@ export class Stack {
       case 'Fn::EachMemberEquals': {
         const [list, v] = (arg as Json[]).map((x) => this.value(x));
         return (list as Json[]).every((x) => x === v);
+      }
+      case 'Fn::EachMemberIn': {
+        const [list, allowed] = (arg as Json[]).map((x) => this.value(x)) as [Json[], Json[]];
+        return list.every((x) => allowed.includes(x));
       }
       default:
         throw new Error(`condition function ${fn} is not supported by this evaluator`);
