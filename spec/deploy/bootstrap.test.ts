@@ -26,11 +26,11 @@ import * as assert from 'uvu/assert';
 import { loadConfig } from '../../src/config.js';
 import { parseHostKey } from '../../src/transport/host-keys.js';
 import { BUCKET, assertOk, e2ePrefix, eventually, headOrNull, payload, removePrefix, s3env, sshClientEnv, sshOptions, askpassEnv } from '../helpers/gateway.js';
-import { freePort } from '../helpers/haproxy.js';
 import { Stack } from '../helpers/cfn.js';
 import { startMoto, stopMoto } from '../helpers/moto.js';
 import { runProcess, sleep } from '../helpers/openssh.js';
-import { ROOT } from '../helpers/test-server.js';
+import { parseEnvFile } from '../helpers/s3-env.js';
+import { ROOT, freePort } from '../helpers/test-server.js';
 
 const SCRIPT = path.join(ROOT, 'deploy', 'bootstrap', 's3gw-bootstrap.sh');
 const UNIT = path.join(ROOT, 'deploy', 'systemd', 's3gw.service');
@@ -181,12 +181,7 @@ test('set_env replaces a setting, uncomments an example, appends a new one, keep
     const untouched = (t: string) => t.split('\n').filter((l) => !/^#?S3GW_(SSE|CLOUDWATCH_LOG_GROUP|INSTANCE_ID)=/.test(l) && l !== '');
     assert.equal(untouched(after), untouched(before));
     // And the gateway reads it.
-    const env: Record<string, string> = {};
-    for (const l of lines) {
-      const m = /^(S3GW_[A-Z0-9_]+)=(.*)$/.exec(l);
-      if (m) env[m[1]!] = m[2]!;
-    }
-    const { config: cfg } = loadConfig([], { ...env, S3GW_HOST_KEY: '' });
+    const { config: cfg } = loadConfig([], { ...Object.fromEntries(parseEnvFile(after)), S3GW_HOST_KEY: '' });
     assert.is(cfg.instanceId, 'i-0123456789abcdef0');
     assert.is(cfg.cloudwatchLogGroup, 's3gw-audit-AbC123');
   } finally {

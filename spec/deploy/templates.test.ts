@@ -18,18 +18,14 @@ import { MAX_INSTANCES, MIN_INSTANCES, RETENTION_DAYS } from '../../deploy/cdk/p
 import { TEMPLATE_FILES } from '../../deploy/cdk/stacks.js';
 import { loadConfig } from '../../src/config.js';
 import { type Json, both, existing, parameter, resource, standalone, statements } from '../helpers/templates.js';
+import { parseEnvFile } from '../helpers/s3-env.js';
 import { ROOT } from '../helpers/test-server.js';
 
 const test = suite('deploy/templates');
 
 /** The deployed gateway's settings (deploy/systemd/s3gw.env), as the gateway reads them. */
 function envFileSettings(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of fs.readFileSync(path.join(ROOT, 'deploy', 'systemd', 's3gw.env'), 'utf8').split('\n')) {
-    const m = /^(S3GW_[A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) env[m[1]!] = m[2]!;
-  }
-  return env;
+  return Object.fromEntries(parseEnvFile(fs.readFileSync(path.join(ROOT, 'deploy', 'systemd', 's3gw.env'), 'utf8')));
 }
 
 test('the checked-in templates are what the CDK app synthesizes (else: npm run synth)', () => {

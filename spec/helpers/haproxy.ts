@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { freePort } from './test-server.js';
 
 export interface HaproxyServer {
   name: string;
@@ -31,17 +32,6 @@ process.once('exit', () => {
 export function haproxyBinary(): string {
   for (const p of ['/usr/sbin/haproxy', '/usr/bin/haproxy']) if (fs.existsSync(p)) return p;
   throw new Error("haproxy is missing: run 'apt-get install -y haproxy' (scripts/setup-test-deps.sh does)");
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startHaproxy(dir: string, servers: HaproxyServer[]): Promise<Haproxy> {

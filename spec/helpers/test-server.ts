@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSshServer, type SshServerOptions } from '../../src/server.js';
@@ -10,6 +10,18 @@ import * as subsystems from './subsystems.js';
 
 /** The repository root (this file runs from dist/spec/helpers). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for servers started as other processes). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
 export const FIXTURES = path.join(ROOT, 'fixtures');
 
 export const TEST_USER = 'tester';

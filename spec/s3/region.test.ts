@@ -21,6 +21,7 @@ import * as assert from 'uvu/assert';
 import { S_IFDIR, S_IFMT } from '../../src/backend.js';
 import { silentLogger } from '../../src/log.js';
 import { createS3Backend, type S3BackendOptions } from '../../src/s3/backend.js';
+import { freePort } from '../helpers/test-server.js';
 import { countingFactory, listAll, names, readAll, sha256Of, writePattern } from './fixture.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -32,17 +33,6 @@ const creds = { accessKeyId: 'regionadmin', secretAccessKey: randomBytes(12).toS
 let proc: ChildProcess | undefined;
 let dataDir = '';
 let port = 0;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
 
 async function healthy(): Promise<boolean> {
   try {
